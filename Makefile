@@ -1,0 +1,45 @@
+# relight — make targets. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# Tests and benches never touch the network.
+export HF_HUB_OFFLINE := 1
+export WANDB_MODE ?= disabled
+
+.DEFAULT_GOAL := help
+
+.PHONY: help install test test-fast lint format bench-forward clean
+
+help:  ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/relight-convert: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/relight-convert  ## create .venv and install relight (editable) with the dev extras
+
+test: install  ## run the test suite
+	$(BIN)/pytest -q
+
+test-fast: install  ## run the test suite without the slow tests
+	$(BIN)/pytest -q -m "not slow"
+
+lint: install  ## ruff check + format check
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+format: install  ## apply ruff's formatting and fixes
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+bench-forward: install  ## CPU forward latency of the default S3Net at 256² and 512² (fp32, batch 1, 2 threads)
+	$(BIN)/relight-bench forward --sizes 256 512 --threads 2 --output benchmarks/forward.json
+
+clean:  ## remove build artefacts (keeps .venv)
+	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache

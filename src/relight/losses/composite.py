@@ -1,0 +1,68 @@
+"""The S3Net training objective: L = l1 * Charbonnier + l2 * W-SSIM + l3 * Perceptual."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from relight.losses.perceptual import DEFAULT_LAYERS, PerceptualLoss
+from relight.losses.pixel import CharbonnierLoss
+from relight.losses.wssim import WSSIMLoss
+
+
+class CompositeLoss(nn.Module):
+    """Weighted sum of the three terms; returns ``(total, {name: term})``.
+
+    A term whose weight is 0 is not built or computed (e.g. ``perceptual=0`` needs no
+    VGG19 weights). The returned terms are unweighted and detached, for logging.
+
+    Args:
+        charbonnier, wssim, perceptual: the weights (paper: 1, 1.1, 0.1).
+        eps: Charbonnier epsilon.
+        wssim_levels, wssim_ratio: W-SSIM decomposition (``levels=0``: plain SSIM).
+        perceptual_layers: VGG19 layers for the perceptual term.
+        vgg_weights, allow_random_init: the VGG19 weight policy.
+    """
+
+    def __init__(
+        self,
+        charbonnier: float = 1.0,
+        wssim: float = 1.1,
+        perceptual: float = 0.1,
+        eps: float = 1e-3,
+        wssim_levels: int = 2,
+        wssim_ratio: float = 0.7,
+        perceptual_layers: Sequence[str] = DEFAULT_LAYERS,
+        vgg_weights: str | None = "imagenet",
+        allow_random_init: bool = False,
+    ) -> None:
+        super().__init__()
+        self.weights = {"charbonnier": charbonnier, "wssim": wssim, "perceptual": perceptual}
+        negative = {k: w for k, w in self.weights.items() if w < 0}
+        if negative:
+            raise ValueError(f"loss weights must be >= 0, got {negative}")
+        if not any(self.weights.values()):
+            raise ValueError("all loss weights are 0: nothing to optimise")
+        terms: dict[str, nn.Module] = {}
+        if charbonnier:
+            terms["charbonnier"] = CharbonnierLoss(eps)
+        if wssim:
+            terms["wssim"] = WSSIMLoss(wssim_levels, wssim_ratio)
+        if perceptual:
+            terms["perceptual"] = PerceptualLoss(
+                list(perceptual_layers), vgg_weights, allow_random_init
+            )
+        self.terms = nn.ModuleDict(terms)
+
+    def forward(
+        self, pred: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        total = pred.new_zeros(())
+        parts: dict[str, torch.Tensor] = {}
+        for name, term in self.terms.items():
+            value = term(pred, target)
+            total = total + self.weights[name] * value
+            parts[name] = value.detach()
+        return total, parts

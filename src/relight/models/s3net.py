@@ -1,0 +1,187 @@
+"""S3Net (Yang et al., CVPR-W 2021): a single-stream encoder-decoder for depth-guided relighting.
+
+Structure as the authors' released ``Dehaze3``; sizes at an HxW input:
+
+    input (B, 8, H, W) = [input RGB, guide RGB, input depth, guide depth]
+    encoder (Res2Net-101 v1b, stages 1-3): 256 @ H/4, 512 @ H/8, 1024 @ H/16
+    attention16 (1024) -> PixelShuffle -> 256 @ H/8 -> attention8 (256)
+    cat stage-2 (512) -> 768 -> PixelShuffle -> 192 @ H/4 -> attention4 (192)
+    cat stage-1 (256) -> 448 -> PixelShuffle x2 -> 28 @ H
+    enhancement (28) -> reflect pad 3, conv7x7 28->3 -> tanh
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from relight.models.blocks import AttentionBlock, EnhancementModule
+from relight.models.weights import create_timm_model
+
+#: Number of input channels with and without the two depth maps.
+IN_CHANNELS = {True: 8, False: 6}
+#: Height and width must be multiples of this (the encoder's total stride).
+SIZE_MULTIPLE = 16
+
+
+@dataclass(frozen=True)
+class S3NetConfig:
+    """Architecture switches of S3Net (the defaults are the paper's model)."""
+
+    attention: bool = True
+    enhancement: bool = True
+    depth: bool = True
+    encoder: str = "res2net101d"
+    encoder_weights: str = "imagenet"
+    allow_random_init: bool = False
+    adapt_stem: bool = False
+    global_residual: bool = False
+
+
+class S3Net(nn.Module):
+    """S3Net relighting network.
+
+    Args:
+        attention: keep channel + pixel attention in the three decoder blocks (the
+            residual convolutions stay either way).
+        enhancement: use the pyramid-pooling enhancement module (identity otherwise).
+        depth: take the two depth maps (8 input channels) or RGB only (6 channels).
+        encoder: any timm model that supports ``features_only`` with three stages at
+            strides 4, 8, 16 (``out_indices=(1, 2, 3)``); ``res2net101d`` is the paper's.
+        encoder_weights: ``"imagenet"``, ``"none"`` or a local weights file
+            (see :mod:`relight.models.weights`).
+        allow_random_init: warn instead of failing when ImageNet weights are missing.
+        adapt_stem: keep timm's adaptation of the RGB stem weights to the extra input
+            channels; by default the first conv is freshly initialised, as the authors do.
+        global_residual: output ``tanh(tail + input RGB)`` (a variant in the authors' code,
+            not the paper's model).
+
+    ``forward`` takes (B, 8, H, W) (or 6 without depth) in [0, 1] with H, W multiples of
+    16 (and at least 32 with the enhancement module) and returns (B, 3, H, W) in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        attention: bool = True,
+        enhancement: bool = True,
+        depth: bool = True,
+        encoder: str = "res2net101d",
+        encoder_weights: str | None = "imagenet",
+        allow_random_init: bool = False,
+        adapt_stem: bool = False,
+        global_residual: bool = False,
+    ) -> None:
+        super().__init__()
+        self.config = S3NetConfig(
+            attention=attention,
+            enhancement=enhancement,
+            depth=depth,
+            encoder=encoder,
+            encoder_weights="none" if encoder_weights is None else str(encoder_weights),
+            allow_random_init=allow_random_init,
+            adapt_stem=adapt_stem,
+            global_residual=global_residual,
+        )
+        self.in_channels = IN_CHANNELS[depth]
+        self.encoder = create_timm_model(
+            encoder,
+            self.config.encoder_weights,
+            allow_random_init=allow_random_init,
+            what=f"the S3Net encoder '{encoder}'",
+            features_only=True,
+            out_indices=(1, 2, 3),
+            in_chans=self.in_channels,
+        )
+        reductions = tuple(self.encoder.feature_info.reduction())
+        if reductions != (4, 8, 16):
+            raise ValueError(
+                f"encoder '{encoder}' gives features at strides {reductions}; S3Net needs (4, 8, 16)"
+            )
+        if not adapt_stem and self.config.encoder_weights.lower() != "none":
+            self._reset_stem()
+        c4, c8, c16 = self.encoder.feature_info.channels()
+        if c16 % 4 or (c16 // 4 + c8) % 4 or ((c16 // 4 + c8) // 4 + c4) % 16:
+            raise ValueError(
+                f"encoder '{encoder}' channels {(c4, c8, c16)} do not divide through three "
+                "PixelShuffle(2) steps"
+            )
+        width16, width8 = c16 // 4, (c16 // 4 + c8) // 4
+        width2 = (width8 + c4) // 4
+        self.attention16 = AttentionBlock(c16, attention)
+        self.attention8 = AttentionBlock(width16, attention)
+        self.attention4 = AttentionBlock(width8, attention)
+        self.shuffle = nn.PixelShuffle(2)
+        self.head_channels = width2 // 4
+        self.enhancement: nn.Module = (
+            EnhancementModule(self.head_channels) if enhancement else nn.Identity()
+        )
+        self.tail = nn.Conv2d(self.head_channels, 3, 7)
+
+    def _reset_stem(self) -> None:
+        """Re-initialise the first conv (the authors' stem is a fresh 8->32 conv)."""
+        first = next(m for m in self.encoder.modules() if isinstance(m, nn.Conv2d))
+        first.reset_parameters()
+
+    @property
+    def min_size(self) -> int:
+        """The smallest height/width the network accepts."""
+        return max(EnhancementModule.pool_sizes) if self.config.enhancement else SIZE_MULTIPLE
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is (B, in_channels, H, W) with valid H, W."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            layout = (
+                "input RGB, guide RGB, input depth, guide depth"
+                if self.config.depth
+                else "input RGB, guide RGB"
+            )
+            raise ValueError(
+                f"S3Net expects a (B, {self.in_channels}, H, W) tensor ({layout}); "
+                f"got shape {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or min(h, w) < self.min_size:
+            raise ValueError(
+                f"S3Net needs height and width that are multiples of {SIZE_MULTIPLE} and at "
+                f"least {self.min_size}; got {h}x{w}. Pad the input (relight's inference "
+                "code does this) or resize it."
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        skip4, skip8, features16 = self.encoder(x)
+        y = self.attention8(self.shuffle(self.attention16(features16)))
+        y = self.attention4(self.shuffle(torch.cat([y, skip8], dim=1)))
+        y = self.shuffle(self.shuffle(torch.cat([y, skip4], dim=1)))
+        y = self.tail(F.pad(self.enhancement(y), (3, 3, 3, 3), mode="reflect"))
+        if self.config.global_residual:
+            y = y + x[:, :3]
+        return torch.tanh(y)
+
+    def hparams(self) -> dict[str, object]:
+        """The constructor arguments, for logging and checkpoints."""
+        return asdict(self.config)
+
+
+def build_input(
+    image: torch.Tensor,
+    guide: torch.Tensor,
+    image_depth: torch.Tensor | None = None,
+    guide_depth: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Concatenate the network input in the authors' order: RGB, guide RGB, depth, guide depth.
+
+    Depth maps may be (B, H, W) or (B, 1, H, W); pass neither for the RGB-only variant.
+    """
+    if (image_depth is None) != (guide_depth is None):
+        raise ValueError("give both depth maps or neither")
+    parts = [image, guide]
+    if image_depth is not None and guide_depth is not None:
+        parts += [d if d.ndim == 4 else d.unsqueeze(1) for d in (image_depth, guide_depth)]
+    sizes = {tuple(p.shape[-2:]) for p in parts}
+    if len(sizes) != 1:
+        raise ValueError(f"images and depth maps differ in size: {sorted(sizes)}")
+    return torch.cat(parts, dim=1)

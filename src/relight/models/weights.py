@@ -1,0 +1,208 @@
+"""The single place where pretrained weights are resolved (timm models, LPIPS backbones).
+
+Policy, shared by every network that can start from ImageNet weights:
+
+- ``"imagenet"``: the model's default timm weights, found in the Hugging Face cache
+  (``HF_HOME``/``HF_HUB_CACHE``) or downloaded when the hub is reachable and
+  ``HF_HUB_OFFLINE`` is not set. The hub is probed first (a few seconds at most), so a
+  machine without network fails at once instead of retrying for ~50 s.
+- a path to a local file (``.safetensors``, ``.pth``, ``.bin``): loaded through timm's
+  ``pretrained_cfg_overlay=dict(file=...)``.
+- ``"none"``: random initialisation, on purpose.
+
+When weights are requested but cannot be had, :class:`WeightsUnavailableError` says which
+file is missing and the three ways to provide it. ``allow_random_init=True`` downgrades
+that to a loud warning and a random init. There is never a silent random init.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+HUB_HOST = "huggingface.co"
+HUB_FILENAMES = ("model.safetensors", "pytorch_model.bin")
+WEIGHT_CHOICES = ("imagenet", "none", "<path to a local weights file>")
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights were requested but are neither cached, local nor downloadable."""
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` asks the Hugging Face hub client never to connect."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def host_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host:port`` opens within ``timeout`` seconds (DNS included)."""
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def cached_hub_file(repo_id: str) -> Path | None:
+    """The weights file of ``repo_id`` in the local Hugging Face cache, if any."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in HUB_FILENAMES:
+        found = try_to_load_from_cache(repo_id, filename)
+        if isinstance(found, str) and Path(found).is_file():
+            return Path(found)
+    return None
+
+
+def _missing_message(what: str, source: str, reason: str) -> str:
+    return (
+        f"ImageNet weights for {what} are not available: {source} {reason}.\n"
+        "Provide them in one of three ways:\n"
+        f"  1. fill the Hugging Face cache once on a machine with network "
+        f"(e.g. `hf download {source}` or any timm run with pretrained=True), then copy "
+        "~/.cache/huggingface (or point HF_HOME at it);\n"
+        "  2. give a local file: set the weights option to /path/to/weights.safetensors "
+        "(or .pth);\n"
+        "  3. train from scratch on purpose: set the weights option to 'none' "
+        "(or allow_random_init=true to continue with random weights and a warning)."
+    )
+
+
+def create_timm_model(
+    name: str,
+    weights: str | os.PathLike[str] | None = "imagenet",
+    *,
+    allow_random_init: bool = False,
+    what: str | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a timm model with ``weights`` resolved by the policy in this module's docstring.
+
+    Args:
+        name: a timm model name, e.g. ``"res2net101d"`` or ``"vgg19"``.
+        weights: ``"imagenet"``, ``"none"``/``None`` or the path to a local weights file.
+        allow_random_init: warn and fall back to random weights instead of raising when
+            ImageNet weights are missing.
+        what: how to name the network in messages (defaults to the model name).
+        **kwargs: passed to :func:`timm.create_model` (``features_only``, ``in_chans``, ...).
+    """
+    what = what or f"timm model '{name}'"
+    choice = "none" if weights is None else str(weights)
+    if choice.lower() == "none":
+        return timm.create_model(name, pretrained=False, **kwargs)
+    if choice.lower() != "imagenet":
+        path = Path(choice).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights file for {what} not found: {path} "
+                f"(expected one of {', '.join(WEIGHT_CHOICES)})"
+            )
+        return timm.create_model(
+            name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs
+        )
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    repo_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not repo_id:
+        # Weights served from a plain URL (torch hub cache); timm handles the cache itself.
+        source, cached = (getattr(cfg, "url", "") or name), None
+    else:
+        source, cached = repo_id, cached_hub_file(repo_id)
+    if cached is not None:
+        log.info("loading %s weights from the HF cache: %s", what, cached)
+        return timm.create_model(
+            name, pretrained=True, pretrained_cfg_overlay={"file": str(cached)}, **kwargs
+        )
+
+    reason = None
+    if hub_offline():
+        reason = "is not in the local Hugging Face cache and HF_HUB_OFFLINE=1"
+    elif repo_id and not host_reachable(HUB_HOST):
+        reason = f"is not in the local Hugging Face cache and {HUB_HOST} is unreachable"
+    if reason is None:
+        try:
+            return timm.create_model(name, pretrained=True, **kwargs)
+        except Exception as error:  # network errors come in many types
+            reason = f"could not be downloaded ({type(error).__name__}: {error})"
+    message = _missing_message(what, source, reason)
+    if not allow_random_init:
+        raise WeightsUnavailableError(message)
+    warnings.warn(
+        f"RANDOM INIT: {message}\nContinuing with RANDOM weights because allow_random_init=true.",
+        stacklevel=2,
+    )
+    log.warning("RANDOM INIT of %s: ImageNet weights unavailable (%s)", what, source)
+    return timm.create_model(name, pretrained=False, **kwargs)
+
+
+def load_torch_file(path: str | os.PathLike[str], what: str) -> dict[str, torch.Tensor]:
+    """Load a state dict from a ``.safetensors``/``.pth`` file with a clear error if absent."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file for {what} not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+#: torchvision ImageNet weights of the LPIPS backbones (file names in the torch hub cache).
+TORCHVISION_BACKBONES = {
+    "alex": ("alexnet", "AlexNet_Weights"),
+    "vgg": ("vgg16", "VGG16_Weights"),
+    "squeeze": ("squeezenet1_1", "SqueezeNet1_1_Weights"),
+}
+
+
+def torchvision_state_dict(
+    net: str, weights: str | os.PathLike[str] = "imagenet"
+) -> dict[str, torch.Tensor]:
+    """ImageNet state dict of a torchvision classifier used as an LPIPS backbone.
+
+    ``weights="imagenet"`` reads the torch hub cache (``TORCH_HOME``, default
+    ``~/.cache/torch/hub/checkpoints``) and downloads only when the host answers; a path
+    reads that file. Raises :class:`WeightsUnavailableError` naming the missing file.
+    """
+    import torchvision
+
+    arch, enum_name = TORCHVISION_BACKBONES[net]
+    if str(weights).lower() != "imagenet":
+        return load_torch_file(weights, f"the LPIPS backbone '{arch}'")
+    url = getattr(torchvision.models, enum_name).IMAGENET1K_V1.url
+    filename = url.rsplit("/", 1)[-1]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if cached.is_file():
+        return load_torch_file(cached, f"the LPIPS backbone '{arch}'")
+    host = url.split("/")[2]
+    if hub_offline() or not host_reachable(host):
+        raise WeightsUnavailableError(
+            f"ImageNet weights of the LPIPS backbone '{arch}' are not available: {cached} "
+            f"does not exist and {host} cannot be reached.\n"
+            "Provide them in one of three ways:\n"
+            f"  1. download {url} on a machine with network and put it at {cached} "
+            "(or set TORCH_HOME);\n"
+            "  2. give a local file: set the LPIPS backbone weights option to its path;\n"
+            "  3. run without LPIPS/MPS (training and evaluation do this with a warning "
+            "unless the config demands LPIPS)."
+        )
+    return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)

@@ -1,0 +1,100 @@
+import time
+
+import pytest
+import torch
+
+from relight.losses import CharbonnierLoss, CompositeLoss, PerceptualLoss
+from relight.models import WeightsUnavailableError
+
+
+def test_charbonnier_minimal_for_identical_and_matches_formula(generator):
+    a = torch.rand(2, 3, 8, 8, generator=generator)
+    b = torch.rand(2, 3, 8, 8, generator=generator)
+    loss = CharbonnierLoss(eps=1e-3)
+    assert loss(a, a).item() == pytest.approx(1e-3)
+    assert loss(a, b).item() == pytest.approx(torch.sqrt((a - b) ** 2 + 1e-6).mean().item())
+    assert loss(a, b) > loss(a, a)
+    with pytest.raises(ValueError, match="positive"):
+        CharbonnierLoss(eps=0)
+
+
+def test_charbonnier_gradcheck(generator):
+    a = torch.rand(1, 3, 4, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(1, 3, 4, 4, generator=generator, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: CharbonnierLoss(1e-3)(x, b), (a,))
+
+
+@pytest.fixture(scope="module")
+def perceptual():
+    torch.manual_seed(0)
+    return PerceptualLoss(layers=["relu1_2", "relu2_2"], weights="none")
+
+
+def test_perceptual_zero_for_identical_positive_otherwise(perceptual, generator):
+    a = torch.rand(1, 3, 32, 32, generator=generator)
+    b = torch.rand(1, 3, 32, 32, generator=generator)
+    assert perceptual(a, a).item() == 0
+    assert perceptual(a, b).item() > 0
+
+
+def test_perceptual_keeps_only_needed_layers_frozen_in_eval(perceptual):
+    assert len(perceptual.features) == 9  # up to relu2_2
+    perceptual.train()
+    assert not perceptual.features.training
+    assert not any(p.requires_grad for p in perceptual.parameters())
+
+
+def test_perceptual_gradient_flows_only_to_prediction(perceptual, generator):
+    pred = torch.rand(1, 3, 16, 16, generator=generator, requires_grad=True)
+    target = torch.rand(1, 3, 16, 16, generator=generator, requires_grad=True)
+    perceptual(pred, target).backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    assert target.grad is None
+
+
+def test_perceptual_gradcheck(generator):
+    torch.manual_seed(0)
+    loss = PerceptualLoss(layers={"relu1_2": 1.0}, weights="none").double()
+    a = torch.rand(1, 3, 6, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(1, 3, 6, 6, generator=generator, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: loss(x, b), (a,))
+
+
+def test_perceptual_unknown_layer():
+    with pytest.raises(ValueError, match="relu9_9"):
+        PerceptualLoss(layers=["relu9_9"], weights="none")
+
+
+def test_perceptual_imagenet_weights_offline_fail_fast():
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError, match="vgg19"):
+        PerceptualLoss()
+    assert time.monotonic() - start < 10
+
+
+def test_composite_is_weighted_sum_of_terms(generator):
+    torch.manual_seed(0)
+    loss = CompositeLoss(1.0, 1.1, 0.1, vgg_weights="none", perceptual_layers=["relu1_2"])
+    pred = torch.rand(2, 3, 64, 64, generator=generator, requires_grad=True)
+    target = torch.rand(2, 3, 64, 64, generator=generator)
+    total, parts = loss(pred, target)
+    assert set(parts) == {"charbonnier", "wssim", "perceptual"}
+    expected = parts["charbonnier"] + 1.1 * parts["wssim"] + 0.1 * parts["perceptual"]
+    assert total.item() == pytest.approx(expected.item(), rel=1e-6)
+    total.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
+    assert not any(p.requires_grad for p in parts.values())
+
+
+def test_composite_skips_zero_weight_terms():
+    loss = CompositeLoss(perceptual=0.0)  # needs no VGG19 weights at all
+    assert "perceptual" not in loss.terms
+    _, parts = loss(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+    assert set(parts) == {"charbonnier", "wssim"}
+
+
+def test_composite_rejects_bad_weights():
+    with pytest.raises(ValueError, match="nothing to optimise"):
+        CompositeLoss(0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        CompositeLoss(charbonnier=-1.0, perceptual=0.0)

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import pywt
+import torch
+from skimage.metrics import structural_similarity
+
+from relight.losses import WSSIMLoss, haar_bands, wssim_weights
+from relight.metrics import ssim
+
+
+def test_haar_bands_equal_pywt(generator):
+    x = torch.rand(2, 3, 32, 48, generator=generator, dtype=torch.float64)
+    ours = haar_bands(x, 2)
+    cA2, (cH2, cV2, cD2), (cH1, cV1, cD1) = pywt.wavedec2(x.numpy(), "haar", level=2)
+    expected = [cH1, cV1, cD1, cH2, cV2, cD2, cA2]
+    assert len(ours) == len(expected)
+    for band, reference in zip(ours, expected, strict=True):
+        np.testing.assert_allclose(band.numpy(), reference, atol=1e-12)
+
+
+def test_weights_are_the_y_net_ones():
+    weights = dict(wssim_weights(2, 0.7))
+    assert weights == pytest.approx(
+        {
+            "image": 1.0,
+            "L1.LH": 0.21,
+            "L1.HL": 0.21,
+            "L1.HH": 0.09,
+            "L2.LH": 0.1029,
+            "L2.HL": 0.1029,
+            "L2.HH": 0.0441,
+            "L2.LL": 0.2401,
+        }  # fmt: skip
+    )
+    assert sum(weights.values()) == pytest.approx(2.0)
+    assert wssim_weights(0, 0.7) == [("image", 1.0)]
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 40, 40), (2, 3, 64, 48), (1, 1, 33, 21)])
+def test_single_scale_ssim_equals_skimage(generator, shape):
+    a = torch.rand(shape, generator=generator, dtype=torch.float64)
+    b = (a + 0.2 * torch.randn(shape, generator=generator, dtype=torch.float64)).clamp(0, 1)
+    ours = ssim(a, b)
+    for i in range(shape[0]):
+        reference = structural_similarity(
+            a[i].numpy(), b[i].numpy(), gaussian_weights=True, sigma=1.5,
+            use_sample_covariance=False, data_range=1, channel_axis=0,
+        )  # fmt: skip
+        assert ours[i].item() == pytest.approx(reference, abs=1e-4)
+    assert 0.1 < ours.mean() < 0.95  # a meaningful (not degenerate) comparison
+
+
+def test_level_zero_is_plain_ssim_loss(generator):
+    a = torch.rand(1, 3, 32, 32, generator=generator)
+    b = torch.rand(1, 3, 32, 32, generator=generator)
+    assert WSSIMLoss(levels=0)(a, b).item() == pytest.approx(1 - ssim(a, b).item(), abs=1e-6)
+
+
+def test_wssim_zero_for_identical_positive_otherwise(generator):
+    a = torch.rand(2, 3, 64, 64, generator=generator)
+    b = (a + 0.1 * torch.randn(2, 3, 64, 64, generator=generator)).clamp(0, 1)
+    loss = WSSIMLoss(levels=2)
+    assert loss(a, a).item() == pytest.approx(0.0, abs=1e-5)
+    assert loss(a, b).item() > 0.1
+
+
+def test_wssim_is_the_weighted_sum_of_band_terms(generator):
+    a = torch.rand(1, 3, 64, 64, generator=generator, dtype=torch.float64)
+    b = torch.rand(1, 3, 64, 64, generator=generator, dtype=torch.float64)
+    bands_a, bands_b = [a, *haar_bands(a, 2)], [b, *haar_bands(b, 2)]
+    expected = sum(
+        w * (1 - ssim(x, y).mean())
+        for (_, w), x, y in zip(wssim_weights(2, 0.7), bands_a, bands_b, strict=True)
+    )
+    assert WSSIMLoss(2, 0.7)(a, b).item() == pytest.approx(expected.item(), rel=1e-10)
+
+
+def test_too_small_for_levels_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least 44 px"):
+        WSSIMLoss(levels=2)(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+
+
+def test_wssim_gradcheck(generator):
+    a = torch.rand(1, 1, 24, 24, generator=generator, dtype=torch.float64, requires_grad=True)
+    b = torch.rand(1, 1, 24, 24, generator=generator, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: WSSIMLoss(levels=1)(x, b), (a,))

@@ -1,0 +1,87 @@
+import time
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from relight.models import S3Net, WeightsUnavailableError, create_timm_model
+from relight.models import weights as weights_module
+
+
+def test_imagenet_weights_offline_fail_fast_with_three_ways():
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError) as info:
+        S3Net()  # default: imagenet
+    assert time.monotonic() - start < 10
+    message = str(info.value)
+    assert "timm/res2net101d" in message and "HF_HUB_OFFLINE=1" in message
+    for way in ("1. ", "2. ", "3. "):
+        assert way in message
+
+
+def test_unreachable_hub_fails_within_seconds(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(weights_module, "HUB_HOST", "hub.relight-test.invalid")
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError, match="unreachable"):
+        create_timm_model("resnet18", "imagenet")
+    assert time.monotonic() - start < 10
+
+
+def test_allow_random_init_warns_loudly():
+    with pytest.warns(UserWarning, match="RANDOM INIT"):
+        model = create_timm_model("resnet18", "imagenet", allow_random_init=True)
+    assert isinstance(model, torch.nn.Module)
+
+
+def test_missing_local_file_names_it(tmp_path):
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        S3Net(encoder="resnet18", encoder_weights=str(missing))
+
+
+def _reference_resnet18(tmp_path):
+    torch.manual_seed(1)
+    reference = timm.create_model("resnet18").state_dict()
+    path = tmp_path / "resnet18.safetensors"
+    save_file({k: v.contiguous() for k, v in reference.items()}, str(path))
+    return reference, path
+
+
+def test_local_file_weights_land_in_the_encoder(tmp_path):
+    reference, path = _reference_resnet18(tmp_path)
+    model = S3Net(encoder="resnet18", encoder_weights=str(path))
+    encoder = model.encoder.state_dict()
+    torch.testing.assert_close(encoder["layer3.1.conv2.weight"], reference["layer3.1.conv2.weight"])
+    torch.testing.assert_close(encoder["bn1.running_var"], reference["bn1.running_var"])
+    # the 8-channel stem conv is fresh, as in the authors' model
+    assert encoder["conv1.weight"].shape == (64, 8, 7, 7)
+    assert not torch.allclose(encoder["conv1.weight"][:, :3], reference["conv1.weight"])
+
+
+def test_adapt_stem_keeps_timm_adaptation(tmp_path):
+    reference, path = _reference_resnet18(tmp_path)
+    model = S3Net(encoder="resnet18", encoder_weights=str(path), adapt_stem=True)
+    stem = model.encoder.state_dict()["conv1.weight"]
+    # timm repeats the RGB filters over the 8 channels and rescales by 3/8
+    torch.testing.assert_close(stem[:, :3], reference["conv1.weight"] * 3 / 8)
+
+
+def test_imagenet_weights_come_from_the_hf_cache(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+
+    reference, _ = _reference_resnet18(tmp_path)
+    repo_id = timm.models.get_pretrained_cfg("resnet18").hf_hub_id
+    repo = tmp_path / "hub" / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    save_file(
+        {k: v.contiguous() for k, v in reference.items()}, str(snapshot / "model.safetensors")
+    )
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    model = create_timm_model("resnet18", "imagenet")
+    torch.testing.assert_close(model.state_dict()["fc.weight"], reference["fc.weight"])
