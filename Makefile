@@ -10,7 +10,7 @@ export WANDB_MODE ?= disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install test test-fast lint format bench-forward clean
+.PHONY: help install test test-fast lint format bench-forward bench-data data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ format: install  ## apply ruff's formatting and fixes
 
 bench-forward: install  ## CPU forward latency of the default S3Net at 256² and 512² (fp32, batch 1, 2 threads)
 	$(BIN)/relight-bench forward --sizes 256 512 --threads 2 --output benchmarks/forward.json
+
+bench-data: install  ## data-loader items/s at 1024² and 256², with/without cache, 0 and 2 workers
+	$(BIN)/relight-bench data --sizes 1024 256 --workers 0 2 --output benchmarks/data.json
+
+data: install  ## render the mini-VIDIT (the embedded default dataset) into data/minividit
+	$(BIN)/relight-minividit data/minividit
 
 clean:  ## remove build artefacts (keeps .venv)
 	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache

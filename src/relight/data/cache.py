@@ -1,0 +1,141 @@
+"""Opt-in cache of decoded, resized data: uint8 RGB images and float16 depth maps.
+
+Decoding three 1024² PNGs per item is the bottleneck of a GPU run. The cache decodes and
+resizes every file of a dataset once into two memory-mapped ``.npy`` arrays (one for
+images, one for depth) in ``cache_dir/<key>/``, where the key hashes the image size and
+each source file's name, byte size and modification time: a changed file or another size
+is another cache. Arrays are written to a temporary folder and renamed into place, so a
+crash never leaves a half cache. Reads are memory-mapped, cheap in every worker.
+
+Precision: images are stored as 8-bit (a 16-bit PNG loses its low bits), depth as float16
+(relative error below 5e-4 on [0, 1]).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from relight.data.formats import read_depth, read_image
+from relight.data.transforms import resize_depth, resize_image
+
+
+class FileReader:
+    """Decodes each file on every access (no cache)."""
+
+    def __init__(self, image_size: int | None, allow_pickle: bool = True) -> None:
+        self.image_size, self.allow_pickle = image_size, allow_pickle
+
+    def image(self, path: Path) -> torch.Tensor:
+        """(3, S, S) float32 RGB in [0, 1]."""
+        return resize_image(read_image(path), self.image_size)
+
+    def depth(self, path: Path) -> torch.Tensor:
+        """(1, S, S) float32 depth."""
+        return resize_depth(read_depth(path, self.allow_pickle), self.image_size)[None]
+
+
+def cache_key(images: Sequence[Path], depths: Sequence[Path], image_size: int | None) -> str:
+    """Hash of the size and every source file's name, byte size and mtime."""
+    digest = hashlib.sha1(f"size={image_size};v1".encode())
+    for path in [*images, *depths]:
+        stat = Path(path).stat()
+        digest.update(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+class CachedReader:
+    """Reads from a cache built by :meth:`build` (or reuses an existing one)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        index = json.loads((folder / "index.json").read_text())
+        self.image_rows = {Path(p): i for i, p in enumerate(index["images"])}
+        self.depth_rows = {Path(p): i for i, p in enumerate(index["depths"])}
+        self._images: np.ndarray | None = None
+        self._depths: np.ndarray | None = None
+
+    @classmethod
+    def build(
+        cls,
+        cache_dir: str | os.PathLike[str],
+        images: Sequence[Path],
+        depths: Sequence[Path],
+        image_size: int | None,
+        allow_pickle: bool = True,
+        progress: bool = True,
+    ) -> CachedReader:
+        """Open the cache of these files at this size, decoding them first if needed."""
+        images = sorted({Path(p) for p in images})
+        depths = sorted({Path(p) for p in depths})
+        folder = Path(cache_dir) / cache_key(images, depths, image_size)
+        if (folder / "index.json").is_file():
+            return cls(folder)
+        reader = FileReader(image_size, allow_pickle)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            first = reader.image(images[0])
+            height, width = first.shape[-2:]
+            image_array = np.lib.format.open_memmap(
+                tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(len(images), height, width, 3)
+            )
+            for row, path in enumerate(tqdm(images, desc="caching images", disable=not progress)):
+                image = reader.image(path)
+                if image.shape[-2:] != (height, width):
+                    raise ValueError(
+                        f"{path}: size {tuple(image.shape[-2:])} differs from {(height, width)}; "
+                        "the cache needs one size (set data.image_size)"
+                    )
+                image_array[row] = (image.permute(1, 2, 0) * 255 + 0.5).clamp(0, 255).byte().numpy()
+            image_array.flush()
+            depth_array = np.lib.format.open_memmap(
+                tmp / "depths.npy", mode="w+", dtype=np.float16, shape=(len(depths), height, width)
+            )
+            for row, path in enumerate(depths):
+                depth_array[row] = reader.depth(path)[0].numpy().astype(np.float16)
+            depth_array.flush()
+            del image_array, depth_array
+            index = {"images": [str(p) for p in images], "depths": [str(p) for p in depths],
+                     "image_size": image_size}  # fmt: skip
+            (tmp / "index.json").write_text(json.dumps(index))
+            try:
+                os.replace(tmp, folder)
+            except OSError:  # another process finished first
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls(folder)
+
+    def __getstate__(self) -> dict:
+        # Workers reopen the memory maps themselves.
+        return {**self.__dict__, "_images": None, "_depths": None}
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._images is None or self._depths is None:
+            self._images = np.load(self.folder / "images.npy", mmap_mode="r")
+            self._depths = np.load(self.folder / "depths.npy", mmap_mode="r")
+        return self._images, self._depths
+
+    def image(self, path: Path) -> torch.Tensor:
+        """(3, S, S) float32 RGB in [0, 1]."""
+        images, _ = self._arrays()
+        array = np.array(images[self.image_rows[Path(path)]])  # copy out of the read-only map
+        return torch.from_numpy(array).permute(2, 0, 1).float().div_(255)
+
+    def depth(self, path: Path) -> torch.Tensor:
+        """(1, S, S) float32 depth."""
+        _, depths = self._arrays()
+        return torch.from_numpy(np.asarray(depths[self.depth_rows[Path(path)]], dtype=np.float32))[
+            None
+        ]

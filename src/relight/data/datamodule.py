@@ -1,0 +1,162 @@
+"""The VIDIT LightningDataModule (real VIDIT or the rendered mini-VIDIT: one layout)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from relight.data.cache import CachedReader, FileReader
+from relight.data.datasets import FixedTripletDataset, PairsDataset, TripletDataset
+from relight.data.pairs import PairFiles, index_pairs
+from relight.data.sampling import EpochSampler, GuideSampler
+from relight.data.transforms import check_image_size
+from relight.data.vidit import Scene, index_vidit, split_scenes
+
+
+class VIDITDataModule(L.LightningDataModule):
+    """VIDIT track-2 training data with a random guide illumination per item.
+
+    Args:
+        root: the track-2 train folder (``ImageXXX_TTTT_D.png`` + ``ImageXXX.npy``).
+        pairs_dir: a validation pairs folder (``input/``, ``guide/``, ``target/``); without
+            it, validation uses a fixed, seeded set of cross-scene pairs from the
+            validation scenes.
+        test_pairs_dir: the test pairs folder (default: the validation set).
+        gt_dir: ground truth of ``pairs_dir`` when it is not ``pairs_dir/target``.
+        image_size: side of the square training resolution (a multiple of 16), or
+            ``None`` for the native size (VIDIT: 1024, the paper's setting).
+        val_scenes: explicit validation scene ids (overrides ``val_ratio``).
+        val_ratio, split_seed: a seeded random share of scenes for validation.
+        seed: seed of the guide draws (each item: ``(seed, epoch, index)``).
+        samples_per_scene: ``None``: every input image once per epoch; ``k``: k random
+            inputs per scene per epoch.
+        allow_same_lighting: let the guide lighting equal the input lighting.
+        val_pairs_per_scene: size of the generated validation set, per validation scene.
+        batch_size, num_workers, pin_memory, persistent_workers: the loaders.
+        cache_dir: enable the decoded-data cache there (see :mod:`relight.data.cache`).
+        allow_pickle: unpickle VIDIT's dict depth files (see :mod:`relight.data.formats`).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        pairs_dir: str | Path | None = None,
+        test_pairs_dir: str | Path | None = None,
+        gt_dir: str | Path | None = None,
+        image_size: int | None = 256,
+        val_scenes: Sequence[int] | None = None,
+        val_ratio: float = 0.1,
+        split_seed: int = 0,
+        seed: int = 0,
+        samples_per_scene: int | None = None,
+        allow_same_lighting: bool = False,
+        val_pairs_per_scene: int = 2,
+        batch_size: int = 3,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        cache_dir: str | Path | None = None,
+        allow_pickle: bool = True,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.pairs_dir = Path(pairs_dir) if pairs_dir else None
+        self.test_pairs_dir = Path(test_pairs_dir) if test_pairs_dir else None
+        self.gt_dir = Path(gt_dir) if gt_dir else None
+        self.image_size = check_image_size(image_size)
+        self.val_scenes = list(val_scenes) if val_scenes is not None else None
+        self.val_ratio, self.split_seed, self.seed = val_ratio, split_seed, seed
+        self.samples_per_scene = samples_per_scene
+        self.allow_same_lighting = allow_same_lighting
+        self.val_pairs_per_scene = val_pairs_per_scene
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.allow_pickle = allow_pickle
+        self.scenes: dict[int, Scene] = {}
+        self.train_ids: list[int] = []
+        self.val_ids: list[int] = []
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        """Index the folders (all checks happen here, before training) and build the sets."""
+        if self.train_set is not None:
+            return
+        self.scenes = index_vidit(self.root, allow_pickle=self.allow_pickle)
+        self.train_ids, self.val_ids = split_scenes(
+            list(self.scenes), self.val_scenes, self.val_ratio, self.split_seed
+        )
+        val_pairs = self._pairs(self.pairs_dir, self.gt_dir)
+        test_pairs = self._pairs(self.test_pairs_dir, None)
+        if val_pairs is not None and self.val_ids:
+            warnings.warn(
+                f"data.pairs_dir is set, so the {len(self.val_ids)} held-out validation scenes "
+                "are not used (set data.val_ratio=0 to train on them)",
+                stacklevel=2,
+            )
+        if val_pairs is None and not self.val_ids:
+            raise ValueError(
+                "no validation data: give data.pairs_dir or hold out scenes (data.val_ratio > 0 "
+                "or data.val_scenes)"
+            )
+        reader = self._reader(val_pairs, test_pairs)
+        train_sampler = GuideSampler(
+            self.scenes, self.train_ids, self.seed, self.samples_per_scene, self.allow_same_lighting
+        )
+        self.train_set = TripletDataset(self.scenes, train_sampler, reader)
+        if val_pairs is not None:
+            self.val_set = PairsDataset(val_pairs, reader)
+        else:
+            val_sampler = GuideSampler(
+                self.scenes, self.val_ids, self.seed + 1, self.val_pairs_per_scene,
+                self.allow_same_lighting,
+            )  # fmt: skip
+            self.val_set = FixedTripletDataset(self.scenes, val_sampler, reader)
+        self.test_set = PairsDataset(test_pairs, reader) if test_pairs is not None else self.val_set
+
+    def _pairs(self, folder: Path | None, gt_dir: Path | None) -> list[PairFiles] | None:
+        if folder is None:
+            return None
+        return index_pairs(folder, gt_dir, allow_pickle=self.allow_pickle)
+
+    def _reader(self, *pair_sets: list[PairFiles] | None) -> FileReader | CachedReader:
+        if self.cache_dir is None:
+            return FileReader(self.image_size, self.allow_pickle)
+        images = [p for scene in self.scenes.values() for p in scene.images.values()]
+        depths = [scene.depth for scene in self.scenes.values()]
+        for pairs in pair_sets:
+            for pair in pairs or []:
+                images += [pair.input, pair.guide] + ([pair.target] if pair.target else [])
+                depths += [pair.input_depth, pair.guide_depth]
+        return CachedReader.build(
+            self.cache_dir, images, depths, self.image_size, self.allow_pickle
+        )
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool, seed: int) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a data loader")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=EpochSampler(len(dataset), shuffle=shuffle, seed=seed),
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True, seed=self.seed)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False, seed=self.seed)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False, seed=self.seed)

@@ -1,0 +1,155 @@
+"""Reading images and depth maps as VIDIT stores them (and as users bring them).
+
+Images: PNG (or any format PIL reads) in RGBA, RGB, greyscale (L, I;16, I), palette or
+16-bit -> float32 RGB tensor (3, H, W) in [0, 1]; alpha is dropped (VIDIT's is constant).
+16-bit greyscale keeps its precision; 16-bit colour PNGs are reduced to 8 bits by PIL.
+
+Depth: ``.npy`` as VIDIT's pickled dict (key ``normalized_depth``) or a plain 2-D array,
+or an 8/16-bit greyscale PNG (scaled to [0, 1]) -> float32 tensor (H, W).
+
+Security: VIDIT's dict ``.npy`` files are pickles, and unpickling runs code from the file.
+Plain arrays are always read with ``allow_pickle=False``; a pickled file is unpickled only
+when ``allow_pickle=True`` (the default, needed for VIDIT) — set it to ``False`` for files
+from an untrusted source, and such a file is then refused with a clear error.
+
+Every failure is a :class:`DataFormatError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+DEPTH_KEY = "normalized_depth"
+PathLike = str | os.PathLike[str]
+
+
+class DataFormatError(ValueError):
+    """A data file is missing, unreadable or not what relight expects; the message names it."""
+
+
+def _to_float_rgb(image: Image.Image, path: Path) -> np.ndarray:
+    mode = image.mode
+    if mode in {"I;16", "I;16B", "I;16L", "I"}:
+        grey = np.asarray(image, dtype=np.float32)
+        scale = 65535.0 if mode.startswith("I;16") or grey.max() > 255 else 255.0
+        return np.repeat((grey / scale)[..., None], 3, axis=2)
+    if mode == "F":
+        raise DataFormatError(f"{path}: 32-bit float images are not supported as RGB input")
+    if mode not in {"RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr"}:
+        raise DataFormatError(f"{path}: unsupported image mode '{mode}'")
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def read_image(path: PathLike) -> torch.Tensor:
+    """Read an image file as float32 RGB (3, H, W) in [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            array = _to_float_rgb(image, path)
+    except DataFormatError:
+        raise
+    except UnidentifiedImageError as error:
+        raise DataFormatError(f"{path}: not an image file PIL can read") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataFormatError(f"{path}: corrupt or truncated image ({error})") from error
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def image_size(path: PathLike) -> tuple[int, int]:
+    """(height, width) of an image, from its header only."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError) as error:
+        raise DataFormatError(f"{path}: not an image file PIL can read ({error})") from error
+    return height, width
+
+
+def _check_depth_array(array: object, path: Path) -> np.ndarray:
+    if not isinstance(array, np.ndarray) or array.ndim != 2:
+        shape = getattr(array, "shape", type(array).__name__)
+        raise DataFormatError(f"{path}: depth must be a 2-D array (H, W); got {shape}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise DataFormatError(f"{path}: depth has non-numeric dtype {array.dtype}")
+    array = array.astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise DataFormatError(f"{path}: depth has {bad} NaN or infinite values")
+    return array
+
+
+def _load_npy(path: Path, allow_pickle: bool) -> object:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" not in str(error).lower():
+            raise DataFormatError(f"{path}: not a readable .npy file ({error})") from error
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataFormatError(f"{path}: not a readable .npy file ({error})") from error
+    if not allow_pickle:
+        raise DataFormatError(
+            f"{path}: this .npy holds a pickled object (VIDIT's dict format), and loading "
+            "pickles is disabled (allow_pickle=false). Unpickling runs code from the file: "
+            "enable it only for files you trust, or convert the depth to a plain 2-D array."
+        )
+    try:
+        loaded = np.load(path, allow_pickle=True)
+    except Exception as error:  # a broken pickle raises many types
+        raise DataFormatError(f"{path}: corrupt pickled .npy ({error})") from error
+    if isinstance(loaded, np.ndarray) and loaded.dtype == object and loaded.ndim == 0:
+        loaded = loaded.item()
+    if isinstance(loaded, dict):
+        if DEPTH_KEY not in loaded:
+            raise DataFormatError(
+                f"{path}: depth dict has no '{DEPTH_KEY}' key (keys: {sorted(map(str, loaded))})"
+            )
+        return np.asarray(loaded[DEPTH_KEY])
+    return loaded
+
+
+def read_depth(path: PathLike, allow_pickle: bool = True) -> torch.Tensor:
+    """Read a depth map (VIDIT dict ``.npy``, plain ``.npy`` or 8/16-bit PNG) as float32 (H, W)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: depth file not found")
+    if path.suffix.lower() == ".npy":
+        array = _check_depth_array(_load_npy(path, allow_pickle), path)
+    else:
+        try:
+            with Image.open(path) as image:
+                image.load()
+                mode = image.mode
+                array = np.asarray(image)
+        except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as error:
+            raise DataFormatError(f"{path}: corrupt or unreadable depth image ({error})") from error
+        if array.ndim == 3:
+            raise DataFormatError(f"{path}: depth image must be greyscale, got mode '{mode}'")
+        scale = 65535.0 if array.dtype == np.uint16 or mode.startswith("I") else 255.0
+        array = _check_depth_array(array.astype(np.float32) / scale, path)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def depth_shape(path: PathLike, allow_pickle: bool = True) -> tuple[int, int]:
+    """(height, width) of a depth file (header only for plain ``.npy`` and PNG)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError:
+            return tuple(read_depth(path, allow_pickle).shape)  # pickled dict
+        except (OSError, EOFError) as error:
+            raise DataFormatError(f"{path}: not a readable .npy file ({error})") from error
+        if array.ndim != 2:
+            raise DataFormatError(f"{path}: depth must be a 2-D array (H, W); got {array.shape}")
+        return int(array.shape[0]), int(array.shape[1])
+    return image_size(path)

@@ -1,0 +1,85 @@
+"""The NTIRE 2021 track-2 pairs layout used for validation and test.
+
+``DIR/input/PairNNN.png`` + ``DIR/input/PairNNN.npy`` and ``DIR/guide/PairNNN.png`` +
+``DIR/guide/PairNNN.npy``, optionally with ground truth ``PairNNN.png`` in ``DIR/target/``
+(or any folder given as ``gt_dir``; VIDIT ships it as a separate zip). Files are matched
+by their name inside those folders, never by editing the path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from relight.data.formats import DataFormatError, depth_shape, image_size
+
+PAIR_EXPECTED = "input/<name>.png + input/<name>.npy and guide/<name>.png + guide/<name>.npy"
+
+
+@dataclass(frozen=True)
+class PairFiles:
+    """The files of one pair; ``target`` is ``None`` without ground truth."""
+
+    name: str
+    input: Path
+    input_depth: Path
+    guide: Path
+    guide_depth: Path
+    target: Path | None
+
+
+def index_pairs(
+    pairs_dir: str | Path,
+    gt_dir: str | Path | None = None,
+    check_sizes: bool = True,
+    allow_pickle: bool = True,
+) -> list[PairFiles]:
+    """List the pairs of a pairs folder, checking every file exists (and sizes agree)."""
+    root = Path(pairs_dir)
+    input_dir, guide_dir = root / "input", root / "guide"
+    for folder in (root, input_dir, guide_dir):
+        if not folder.is_dir():
+            raise DataFormatError(
+                f"{folder}: folder not found; a pairs folder holds {PAIR_EXPECTED}"
+            )
+    target_dir = Path(gt_dir) if gt_dir is not None else root / "target"
+    if gt_dir is not None and not target_dir.is_dir():
+        raise DataFormatError(f"{target_dir}: ground-truth folder not found")
+    has_target = target_dir.is_dir()
+    names = sorted(p.stem for p in input_dir.glob("*.png"))
+    if not names:
+        raise DataFormatError(f"{input_dir}: no .png inputs; a pairs folder holds {PAIR_EXPECTED}")
+    pairs = []
+    for name in names:
+        files = {
+            "input": input_dir / f"{name}.png",
+            "input_depth": input_dir / f"{name}.npy",
+            "guide": guide_dir / f"{name}.png",
+            "guide_depth": guide_dir / f"{name}.npy",
+        }
+        if has_target:
+            files["target"] = target_dir / f"{name}.png"
+        for role, path in files.items():
+            if not path.is_file():
+                raise DataFormatError(
+                    f"{path}: {role.replace('_', ' ')} of pair '{name}' is missing"
+                )
+        pair = PairFiles(name=name, target=files.pop("target", None), **files)
+        if check_sizes:
+            _check_pair_sizes(pair, allow_pickle)
+        pairs.append(pair)
+    return pairs
+
+
+def _check_pair_sizes(pair: PairFiles, allow_pickle: bool) -> None:
+    sizes = {
+        pair.input: image_size(pair.input),
+        pair.input_depth: depth_shape(pair.input_depth, allow_pickle),
+        pair.guide: image_size(pair.guide),
+        pair.guide_depth: depth_shape(pair.guide_depth, allow_pickle),
+    }
+    if pair.target is not None:
+        sizes[pair.target] = image_size(pair.target)
+    if len(set(sizes.values())) > 1:
+        listing = ", ".join(f"{p.parent.name}/{p.name}: {s}" for p, s in sizes.items())
+        raise DataFormatError(f"pair '{pair.name}': files differ in size (H, W): {listing}")

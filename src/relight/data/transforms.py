@@ -1,0 +1,42 @@
+"""Resizing to the training resolution."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+SIZE_MULTIPLE = 16
+
+
+def check_image_size(size: int | None) -> int | None:
+    """Validate a config ``image_size``: ``None`` (native) or a positive multiple of 16."""
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % SIZE_MULTIPLE:
+        raise ValueError(
+            f"data.image_size must be a positive multiple of {SIZE_MULTIPLE} (S3Net's total "
+            f"stride) or null for the native size; got {size!r}"
+        )
+    return size
+
+
+def resize_image(image: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize a (3, H, W) float image to ``size``² with antialiased bicubic, clamped to [0, 1]."""
+    if size is None or tuple(image.shape[-2:]) == (size, size):
+        return image
+    out = F.interpolate(image[None], size=(size, size), mode="bicubic", antialias=True)
+    return out[0].clamp_(0, 1)
+
+
+def resize_depth(depth: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize an (H, W) depth map to ``size``².
+
+    Shrinking averages over each output pixel's footprint (area), enlarging is bilinear:
+    both keep depth within the range of its neighbours (no ringing, unlike bicubic).
+    """
+    if size is None or tuple(depth.shape[-2:]) == (size, size):
+        return depth
+    shrink = size < min(depth.shape[-2:])
+    mode = "area" if shrink else "bilinear"
+    kwargs = {} if shrink else {"align_corners": False}
+    return F.interpolate(depth[None, None], size=(size, size), mode=mode, **kwargs)[0, 0]

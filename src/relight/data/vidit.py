@@ -1,0 +1,125 @@
+"""Indexing VIDIT's track-2 train layout and splitting it by scene.
+
+The train folder is flat: ``ImageXXX_TTTT_D.png`` (scene XXX, colour temperature TTTT in
+kelvin, light direction D) and one depth file per scene, ``ImageXXX.npy``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from relight.data.formats import DataFormatError, depth_shape, image_size
+
+TEMPERATURES = (2500, 3500, 4500, 5500, 6500)
+DIRECTIONS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+IMAGE_PATTERN = re.compile(r"^Image(\d+)_(\d{4})_(N|NE|E|SE|S|SW|W|NW)\.png$")
+DEPTH_PATTERN = re.compile(r"^Image(\d+)\.npy$")
+EXPECTED = "ImageXXX_TTTT_D.png (e.g. Image014_4500_E.png) with one ImageXXX.npy depth per scene"
+
+
+@dataclass(frozen=True, order=True)
+class Lighting:
+    """One of VIDIT's illuminations: colour temperature (K) and light direction."""
+
+    temperature: int
+    direction: str
+
+    def __str__(self) -> str:
+        return f"{self.temperature}_{self.direction}"
+
+
+@dataclass
+class Scene:
+    """One scene: its depth file and the image of each available lighting."""
+
+    scene_id: int
+    depth: Path
+    images: dict[Lighting, Path] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"Image{self.scene_id:03d}"
+
+
+def index_vidit(
+    root: str | Path, check_sizes: bool = True, allow_pickle: bool = True
+) -> dict[int, Scene]:
+    """Index a track-2 train folder: scene id -> :class:`Scene`.
+
+    Raises :class:`DataFormatError` (naming the file or pattern) for a missing folder, a
+    folder without matching files, a scene without depth and, with ``check_sizes``, an
+    image whose size differs from its scene's depth. Scenes with fewer than 40 lightings
+    are fine; a depth file without images is ignored with a warning.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFormatError(f"{root}: VIDIT train folder not found")
+    scenes_images: dict[int, dict[Lighting, Path]] = {}
+    depths: dict[int, Path] = {}
+    for path in sorted(root.iterdir()):
+        if match := IMAGE_PATTERN.match(path.name):
+            lighting = Lighting(int(match[2]), match[3])
+            scenes_images.setdefault(int(match[1]), {})[lighting] = path
+        elif match := DEPTH_PATTERN.match(path.name):
+            depths[int(match[1])] = path
+    if not scenes_images:
+        found = sorted(p.name for p in root.iterdir())[:5]
+        raise DataFormatError(
+            f"{root}: no VIDIT images found; expected {EXPECTED}. "
+            f"Found {found or 'an empty folder'}"
+        )
+    missing = sorted(set(scenes_images) - set(depths))
+    if missing:
+        names = ", ".join(f"Image{i:03d}.npy" for i in missing[:10])
+        raise DataFormatError(f"{root}: depth missing for {len(missing)} scene(s): {names}")
+    orphans = sorted(set(depths) - set(scenes_images))
+    if orphans:
+        warnings.warn(f"{root}: depth files without images ignored: {orphans[:10]}", stacklevel=2)
+    scenes = {
+        sid: Scene(sid, depths[sid], dict(sorted(images.items())))
+        for sid, images in sorted(scenes_images.items())
+    }
+    if check_sizes:
+        for scene in scenes.values():
+            expected = depth_shape(scene.depth, allow_pickle)
+            for path in scene.images.values():
+                if image_size(path) != expected:
+                    raise DataFormatError(
+                        f"{path}: image is {image_size(path)} but its depth {scene.depth.name} "
+                        f"is {expected} (H, W)"
+                    )
+    return scenes
+
+
+def split_scenes(
+    scene_ids: Sequence[int],
+    val_scenes: Sequence[int] | None = None,
+    val_ratio: float = 0.1,
+    seed: int = 0,
+) -> tuple[list[int], list[int]]:
+    """Split scene ids into (train, val): an explicit list, or a seeded random ``val_ratio``.
+
+    A scene is never in both. An explicit id that does not exist is an error.
+    """
+    ids = sorted(scene_ids)
+    if val_scenes is not None:
+        unknown = sorted(set(val_scenes) - set(ids))
+        if unknown:
+            raise ValueError(f"data.val_scenes lists scenes that are not in the data: {unknown}")
+        val = sorted(set(val_scenes))
+    else:
+        if not 0 <= val_ratio < 1:
+            raise ValueError(f"data.val_ratio must be in [0, 1), got {val_ratio}")
+        count = round(len(ids) * val_ratio)
+        rng = np.random.default_rng(seed)
+        val = sorted(int(i) for i in rng.choice(ids, size=count, replace=False)) if count else []
+    train = [i for i in ids if i not in set(val)]
+    if not train:
+        raise ValueError("the split leaves no training scene")
+    return train, val

@@ -1,0 +1,135 @@
+import os
+
+import pytest
+import torch
+
+from relight.data import FixedTripletDataset, PairsDataset, VIDITDataModule
+from relight.data.cache import CachedReader
+from relight.data.transforms import check_image_size, resize_depth, resize_image
+
+from .vidit_factory import write_pairs, write_vidit
+
+LIGHTS = [(2500, "N"), (3500, "E"), (6500, "SW"), (4500, "W")]
+
+
+@pytest.fixture
+def train_root(tmp_path):
+    return write_vidit(tmp_path / "train", scenes=range(6), lightings=LIGHTS, size=48)
+
+
+def test_split_by_scene_and_generated_validation(train_root):
+    dm = VIDITDataModule(train_root, image_size=32, val_scenes=[1, 4], batch_size=2)
+    dm.setup("fit")
+    assert dm.train_ids == [0, 2, 3, 5] and dm.val_ids == [1, 4]
+    assert isinstance(dm.val_set, FixedTripletDataset)
+    train_scenes = {dm.train_set.triplet(i).input_scene for i in range(len(dm.train_set))}
+    train_guides = {dm.train_set.triplet(i).guide_scene for i in range(len(dm.train_set))}
+    val_scenes = {t.input_scene for t in dm.val_set.triplets} | {
+        t.guide_scene for t in dm.val_set.triplets
+    }
+    assert train_scenes | train_guides <= {0, 2, 3, 5} and val_scenes <= {1, 4}
+    assert len(dm.val_set) == 4  # 2 per validation scene
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["input"].shape == (2, 3, 32, 32) and batch["input_depth"].shape == (2, 1, 32, 32)
+    assert batch["target"].dtype == torch.float32 and len(batch["name"]) == 2
+    # the fixed validation set is the same every time
+    again = VIDITDataModule(train_root, image_size=32, val_scenes=[1, 4])
+    again.setup("fit")
+    assert again.val_set.triplets == dm.val_set.triplets
+
+
+def test_pairs_folder_for_validation_and_test(train_root, tmp_path):
+    pairs = write_pairs(tmp_path / "pairs", count=3, size=48)
+    dm = VIDITDataModule(
+        train_root, pairs_dir=pairs, test_pairs_dir=pairs, val_ratio=0, image_size=48
+    )
+    dm.setup("fit")
+    assert isinstance(dm.val_set, PairsDataset) and len(dm.train_ids) == 6
+    batch = next(iter(dm.val_dataloader()))
+    assert batch["name"] == ["Pair000", "Pair001", "Pair002"]
+    with pytest.warns(UserWarning, match="held-out validation scenes are not used"):
+        VIDITDataModule(train_root, pairs_dir=pairs, val_ratio=0.5).setup("fit")
+
+
+def test_no_validation_data_is_an_error(train_root):
+    with pytest.raises(ValueError, match="no validation data"):
+        VIDITDataModule(train_root, val_ratio=0).setup("fit")
+
+
+@pytest.mark.parametrize("bad", [100, 0, -16, 24.0, True])
+def test_image_size_must_be_a_multiple_of_16(train_root, bad):
+    with pytest.raises(ValueError, match="multiple of 16"):
+        VIDITDataModule(train_root, image_size=bad)
+    assert check_image_size(None) is None and check_image_size(64) == 64
+
+
+def test_resize_keeps_ranges():
+    image = torch.rand(3, 64, 64)
+    small = resize_image(image, 32)
+    assert small.shape == (3, 32, 32) and 0 <= small.min() and small.max() <= 1
+    depth = torch.rand(64, 64)
+    assert resize_depth(depth, 16).shape == (16, 16)
+    torch.testing.assert_close(
+        resize_depth(depth, 32), torch.nn.functional.avg_pool2d(depth[None, None], 2)[0, 0]
+    )
+    up = resize_depth(depth, 128)
+    assert up.min() >= depth.min() - 1e-6 and up.max() <= depth.max() + 1e-6
+
+
+def test_cache_matches_files_and_is_reused(train_root, tmp_path):
+    cache = tmp_path / "cache"
+    plain = VIDITDataModule(train_root, image_size=32, val_scenes=[1, 4])
+    cached = VIDITDataModule(train_root, image_size=32, val_scenes=[1, 4], cache_dir=cache)
+    plain.setup("fit")
+    cached.setup("fit")
+    assert isinstance(cached.train_set.reader, CachedReader)
+    for key in (0, 7, 13):
+        a, b = plain.train_set[key], cached.train_set[key]
+        assert a["name"] == b["name"]
+        assert (a["input"] - b["input"]).abs().max() <= 0.5 / 255 + 1e-6
+        assert (a["input_depth"] - b["input_depth"]).abs().max() <= 1e-3
+    folders = list(cache.iterdir())
+    assert len(folders) == 1
+    stamp = (folders[0] / "images.npy").stat().st_mtime_ns
+    VIDITDataModule(train_root, image_size=32, val_scenes=[1, 4], cache_dir=cache).setup("fit")
+    assert (folders[0] / "images.npy").stat().st_mtime_ns == stamp
+    VIDITDataModule(train_root, image_size=16, val_scenes=[1, 4], cache_dir=cache).setup("fit")
+    assert len(list(cache.iterdir())) == 2  # another size is another cache
+    # a changed source file gives a new key
+    target = train_root / "Image000_2500_N.png"
+    os.utime(target, ns=(stamp, stamp + 10**9))
+    VIDITDataModule(train_root, image_size=32, val_scenes=[1, 4], cache_dir=cache).setup("fit")
+    assert len(list(cache.iterdir())) == 3
+
+
+def test_cached_loader_with_workers(train_root, tmp_path):
+    dm = VIDITDataModule(
+        train_root,
+        image_size=32,
+        val_scenes=[1, 4],
+        cache_dir=tmp_path / "c",
+        num_workers=2,
+        batch_size=4,
+    )
+    dm.setup("fit")
+    names = [n for batch in dm.train_dataloader() for n in batch["name"]]
+    assert len(names) == len(dm.train_set)
+
+
+def test_bad_data_fails_at_setup(tmp_path):
+    root = write_vidit(tmp_path / "train", scenes=range(3), lightings=LIGHTS, size=32)
+    (root / "Image002.npy").unlink()
+    with pytest.raises(ValueError, match=r"Image002\.npy"):
+        VIDITDataModule(root, val_scenes=[0]).setup("fit")
+
+
+def test_truncated_png_at_load_time_names_the_file(tmp_path):
+    root = write_vidit(tmp_path / "train", scenes=range(4), lightings=LIGHTS, size=32)
+    path = root / "Image001_3500_E.png"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the header survives: indexing passes
+    dm = VIDITDataModule(root, val_scenes=[0, 2], image_size=32)
+    dm.setup("fit")
+    with pytest.raises(ValueError, match=r"Image001_3500_E\.png: corrupt or truncated"):
+        for i in range(len(dm.train_set)):
+            dm.train_set[i]

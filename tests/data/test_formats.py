@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from relight.data import DataFormatError, read_depth, read_image
+from relight.data.formats import depth_shape
+
+
+@pytest.fixture
+def rgb_array():
+    return np.random.default_rng(0).integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
+
+
+def test_rgba_drops_alpha(tmp_path, rgb_array):
+    rgba = np.concatenate([rgb_array, np.full((12, 16, 1), 255, np.uint8)], axis=2)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    image = read_image(tmp_path / "a.png")
+    assert image.shape == (3, 12, 16) and image.dtype == torch.float32
+    np.testing.assert_allclose(image.permute(1, 2, 0).numpy(), rgb_array / 255, atol=1e-6)
+
+
+def test_rgb_greyscale_palette(tmp_path, rgb_array):
+    Image.fromarray(rgb_array).save(tmp_path / "rgb.png")
+    Image.fromarray(rgb_array[..., 0]).save(tmp_path / "grey.png")
+    Image.fromarray(rgb_array).convert("P").save(tmp_path / "palette.png")
+    assert torch.allclose(
+        read_image(tmp_path / "rgb.png"), torch.from_numpy(rgb_array / 255).permute(2, 0, 1).float()
+    )
+    grey = read_image(tmp_path / "grey.png")
+    assert torch.equal(grey[0], grey[2])
+    np.testing.assert_allclose(grey[0].numpy(), rgb_array[..., 0] / 255, atol=1e-6)
+    palette = read_image(tmp_path / "palette.png")
+    assert palette.shape == (3, 12, 16) and 0 <= palette.min() and palette.max() <= 1
+
+
+def test_16bit_greyscale_keeps_precision(tmp_path):
+    values = np.arange(0, 65536, 4096, dtype=np.uint16).reshape(4, 4)
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    image = read_image(tmp_path / "g16.png")
+    np.testing.assert_allclose(image[1].numpy(), values / 65535, atol=1e-6)
+
+
+def test_truncated_png(tmp_path, rgb_array):
+    Image.fromarray(rgb_array).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataFormatError, match=r"cut\.png.*(truncated|corrupt)"):
+        read_image(tmp_path / "cut.png")
+
+
+def test_not_an_image(tmp_path):
+    (tmp_path / "text.png").write_text("this is not a PNG")
+    with pytest.raises(DataFormatError, match=r"text\.png: not an image"):
+        read_image(tmp_path / "text.png")
+
+
+def test_missing_image(tmp_path):
+    with pytest.raises(DataFormatError, match=r"gone\.png: image file not found"):
+        read_image(tmp_path / "gone.png")
+
+
+def test_depth_vidit_dict_and_plain_array(tmp_path):
+    depth = np.random.default_rng(0).random((8, 6)).astype(np.float64)
+    np.save(
+        tmp_path / "dict.npy", {"normalized_depth": depth, "ref_center_dis": 2.0}, allow_pickle=True
+    )
+    np.save(tmp_path / "plain.npy", depth)
+    for name in ("dict.npy", "plain.npy"):
+        loaded = read_depth(tmp_path / name)
+        assert loaded.dtype == torch.float32 and loaded.shape == (8, 6)
+        np.testing.assert_allclose(loaded.numpy(), depth, rtol=1e-6)
+        assert depth_shape(tmp_path / name) == (8, 6)
+
+
+def test_depth_png_8_and_16_bit(tmp_path):
+    d8 = np.array([[0, 255], [51, 102]], np.uint8)
+    d16 = np.array([[0, 65535], [13107, 26214]], np.uint16)
+    Image.fromarray(d8).save(tmp_path / "d8.png")
+    Image.fromarray(d16).save(tmp_path / "d16.png")
+    expected = np.array([[0, 1], [0.2, 0.4]], np.float32)
+    np.testing.assert_allclose(read_depth(tmp_path / "d8.png").numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(read_depth(tmp_path / "d16.png").numpy(), expected, atol=1e-6)
+
+
+def test_depth_dict_without_key(tmp_path):
+    np.save(tmp_path / "d.npy", {"depth": np.zeros((2, 2))}, allow_pickle=True)
+    with pytest.raises(DataFormatError, match=r"d\.npy: depth dict has no 'normalized_depth'"):
+        read_depth(tmp_path / "d.npy")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_depth_non_finite(tmp_path, bad):
+    depth = np.ones((3, 3), np.float32)
+    depth[1, 1] = bad
+    np.save(tmp_path / "d.npy", depth)
+    with pytest.raises(DataFormatError, match=r"d\.npy: depth has 1 NaN or infinite"):
+        read_depth(tmp_path / "d.npy")
+
+
+def test_depth_wrong_rank(tmp_path):
+    np.save(tmp_path / "d.npy", np.zeros((2, 3, 3)))
+    with pytest.raises(DataFormatError, match=r"d\.npy: depth must be a 2-D array"):
+        read_depth(tmp_path / "d.npy")
+    with pytest.raises(DataFormatError, match="2-D"):
+        depth_shape(tmp_path / "d.npy")
+
+
+def test_pickles_refused_when_disabled(tmp_path):
+    np.save(tmp_path / "p.npy", {"normalized_depth": np.zeros((2, 2))}, allow_pickle=True)
+    np.save(tmp_path / "plain.npy", np.zeros((2, 2)))
+    with pytest.raises(DataFormatError, match=r"p\.npy: .*pickled.*allow_pickle=false"):
+        read_depth(tmp_path / "p.npy", allow_pickle=False)
+    assert read_depth(tmp_path / "plain.npy", allow_pickle=False).shape == (2, 2)
+
+
+def test_corrupt_npy(tmp_path):
+    (tmp_path / "d.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(DataFormatError, match=r"d\.npy"):
+        read_depth(tmp_path / "d.npy")

@@ -1,0 +1,107 @@
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from relight.data import EpochSampler, GuideSampler, TripletDataset, index_vidit
+from relight.data.cache import FileReader
+
+from .vidit_factory import write_vidit
+
+LIGHTS = [(2500, "N"), (3500, "E"), (6500, "SW")]
+
+
+@pytest.fixture
+def scenes(tmp_path):
+    return index_vidit(write_vidit(tmp_path, scenes=(0, 1, 2, 3), lightings=LIGHTS, size=16))
+
+
+def test_rule_guide_from_another_scene_target_is_input_under_guide_light(scenes):
+    sampler = GuideSampler(scenes, [0, 1, 2, 3], seed=0)
+    assert len(sampler) == 12  # every input image once
+    for epoch in range(3):
+        for i in range(len(sampler)):
+            t = sampler.triplet(epoch, i)
+            assert t.guide_scene != t.input_scene
+            assert t.guide_light != t.input_light
+            assert t.guide_light in scenes[t.input_scene].images
+
+
+def test_dataset_item_matches_the_triplet(scenes):
+    dataset = TripletDataset(scenes, GuideSampler(scenes, [0, 1, 2, 3]), FileReader(None))
+    item = dataset[5]
+    t = dataset.triplet(5)
+    reader = FileReader(None)
+    target_path = scenes[t.input_scene].images[t.guide_light]
+    assert torch.equal(item["target"], reader.image(target_path))
+    assert torch.equal(item["guide"], reader.image(scenes[t.guide_scene].images[t.guide_light]))
+    assert torch.equal(item["input"], reader.image(scenes[t.input_scene].images[t.input_light]))
+    assert item["input_depth"].shape == (1, 16, 16) and item["name"] == t.name
+
+
+def test_same_lighting_only_when_allowed(scenes):
+    allowed = GuideSampler(scenes, [0, 1, 2, 3], allow_same_lighting=True)
+    same = sum(
+        allowed.triplet(e, i).guide_light == allowed.triplet(e, i).input_light
+        for e in range(10)
+        for i in range(len(allowed))
+    )
+    assert same > 0
+
+
+def test_reproducible_and_new_guide_each_epoch(scenes):
+    a, b = GuideSampler(scenes, [0, 1, 2, 3], seed=5), GuideSampler(scenes, [0, 1, 2, 3], seed=5)
+    assert [a.triplet(1, i) for i in range(12)] == [b.triplet(1, i) for i in range(12)]
+    epoch0 = [a.triplet(0, i) for i in range(12)]
+    epoch1 = [a.triplet(1, i) for i in range(12)]
+    assert sum(x != y for x, y in zip(epoch0, epoch1, strict=True)) >= 4
+    other_seed = GuideSampler(scenes, [0, 1, 2, 3], seed=6)
+    assert [other_seed.triplet(0, i) for i in range(12)] != epoch0
+
+
+def test_samples_per_scene_sets_the_epoch_length(scenes):
+    sampler = GuideSampler(scenes, [0, 1, 2], samples_per_scene=5)
+    assert len(sampler) == 15
+    assert [sampler.triplet(0, i).input_scene for i in range(15)] == [0] * 5 + [1] * 5 + [2] * 5
+
+
+def test_single_lighting_scene_skipped_and_too_few_scenes(tmp_path):
+    write_vidit(tmp_path, scenes=(0, 1), lightings=LIGHTS, size=16)
+    write_vidit(tmp_path, scenes=(2,), lightings=[(2500, "N")], size=16)
+    scenes = index_vidit(tmp_path)
+    with pytest.warns(UserWarning, match="Image002 has a single lighting"):
+        sampler = GuideSampler(scenes, [0, 1, 2])
+    assert sampler.scene_ids == [0, 1]
+    with pytest.raises(ValueError, match="at least 2 usable scenes"):
+        GuideSampler(scenes, [0])
+
+
+def names_in_epochs(dataset, workers: int, epochs: int = 2) -> list[list[str]]:
+    sampler = EpochSampler(len(dataset), shuffle=True, seed=3)
+    loader = DataLoader(dataset, batch_size=4, sampler=sampler, num_workers=workers)
+    out = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        out.append([name for batch in loader for name in batch["name"]])
+    return out
+
+
+def test_identical_across_worker_counts(scenes):
+    dataset = TripletDataset(scenes, GuideSampler(scenes, [0, 1, 2, 3], seed=9), FileReader(None))
+    single = names_in_epochs(dataset, workers=0)
+    multi = names_in_epochs(dataset, workers=2)
+    assert single == multi
+    assert single[0] != single[1]
+    assert len(set(single[0])) == 12
+
+
+def test_epoch_sampler_shards_ranks_disjointly():
+    length = 10
+    shards = [list(EpochSampler(length, seed=1, rank=r, world_size=3)) for r in range(3)]
+    assert all(len(s) == 4 for s in shards)
+    flat = [k for s in shards for k in s]
+    assert set(flat) == set(range(length))  # padded with repeats to equal shard sizes
+    sampler = EpochSampler(length, seed=1, rank=0, world_size=1)
+    sampler.set_epoch(2)
+    keys = list(sampler)
+    assert sorted(k - 2 * length for k in keys) == list(range(length))
+    assert list(EpochSampler(length, shuffle=False)) == list(range(length))
