@@ -10,7 +10,7 @@ export WANDB_MODE ?= disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install test test-fast lint format bench-forward bench-data data clean
+.PHONY: help install train eval test test-fast lint format bench-forward bench-data data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -23,6 +23,12 @@ $(BIN)/relight-convert: setup.cfg pyproject.toml
 	@touch $@
 
 install: $(BIN)/relight-convert  ## create .venv and install relight (editable) with the dev extras
+
+train: install  ## the main job: mini-VIDIT (rendered if missing) -> train S3Net on CPU -> evaluate vs identity
+	$(BIN)/relight-train experiment=minividit_cpu $(ARGS)
+
+eval: install  ## evaluate the latest run's best checkpoint (logs/train/latest/checkpoints/best.ckpt)
+	$(BIN)/relight-eval ckpt_path=logs/train/latest/checkpoints/best.ckpt image_size=128 $(ARGS)
 
 test: install  ## run the test suite
 	$(BIN)/pytest -q

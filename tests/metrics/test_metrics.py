@@ -71,7 +71,7 @@ def test_lpips_of_identical_images_is_zero(random_lpips, generator):
     a = torch.rand(2, 3, 64, 64, generator=generator)
     assert random_lpips.score(a, a).abs().max().item() == 0
     assert (random_lpips.score(a, torch.rand_like(a)) > 0).all()
-    assert random_lpips.backbone == "alex v0.1"
+    assert random_lpips.backbone == "alex v0.1 RANDOM backbone (test only, not comparable)"
 
 
 def test_lpips_missing_backbone_fails_fast_with_clear_message():
@@ -124,7 +124,7 @@ def test_relight_metrics_with_lpips(generator):
     metrics.update(a, b)
     out = metrics.compute()
     assert out["mps"].item() == pytest.approx(0.5 * (out["ssim"] + 1 - out["lpips"]).item())
-    assert "LPIPS alex v0.1" in metrics.convention
+    assert "LPIPS alex v0.1 RANDOM backbone" in metrics.convention
     metrics.reset()
     metrics.update(a, a)
     assert metrics.compute()["ssim"].item() == pytest.approx(1.0)

@@ -1,6 +1,6 @@
 """Data: file formats, the VIDIT index and splits, guide sampling, pairs, the DataModule."""
 
-from relight.data.datamodule import VIDITDataModule
+from relight.data.datamodule import MiniVIDITDataModule, VIDITDataModule
 from relight.data.datasets import FixedTripletDataset, PairsDataset, TripletDataset
 from relight.data.formats import DataFormatError, read_depth, read_image
 from relight.data.pairs import PairFiles, index_pairs
@@ -15,6 +15,7 @@ __all__ = [
     "FixedTripletDataset",
     "GuideSampler",
     "Lighting",
+    "MiniVIDITDataModule",
     "PairFiles",
     "PairsDataset",
     "Scene",

@@ -160,3 +160,61 @@ class VIDITDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False, seed=self.seed)
+
+
+class MiniVIDITDataModule(VIDITDataModule):
+    """The rendered mini-VIDIT: like :class:`VIDITDataModule` on ``dataset_dir/train`` with
+    the ``dataset_dir/validation`` pairs, rendering the dataset first when it is missing.
+
+    The render arguments are those of :class:`relight.data.synthetic.RenderSettings`
+    (``val_scenes_rendered`` is its ``val_scenes``). Rendering happens in
+    :meth:`prepare_data`, which Lightning runs once (on rank 0).
+    """
+
+    def __init__(
+        self,
+        dataset_dir: str | Path,
+        render_size: int = 128,
+        train_scenes: int = 32,
+        val_scenes_rendered: int = 8,
+        pairs_per_val_scene: int = 2,
+        spp: int = 16,
+        render_seed: int = 0,
+        render_workers: int = 2,
+        root: str | Path | None = None,
+        **kwargs,
+    ) -> None:
+        self.dataset_dir = Path(dataset_dir)
+        if kwargs.get("pairs_dir") is None:
+            kwargs["pairs_dir"] = self.dataset_dir / "validation"
+        kwargs.setdefault("val_ratio", 0.0)
+        super().__init__(root or self.dataset_dir / "train", **kwargs)
+        from relight.data.synthetic import RenderSettings
+
+        self.render_settings = RenderSettings(
+            size=render_size, train_scenes=train_scenes, val_scenes=val_scenes_rendered,
+            pairs_per_val_scene=pairs_per_val_scene, spp=spp, seed=render_seed,
+            workers=render_workers,
+        )  # fmt: skip
+
+    def prepare_data(self) -> None:
+        """Render the mini-VIDIT unless a complete one with these settings is there."""
+        import json
+        from dataclasses import asdict
+
+        from relight.data.synthetic import render_minividit
+
+        summary = self.dataset_dir / "minividit.json"
+        if summary.is_file():
+            saved = json.loads(summary.read_text()).get("settings", {})
+            wanted = json.loads(json.dumps(asdict(self.render_settings)))
+            if {k: v for k, v in saved.items() if k != "variant"} == {
+                k: v for k, v in wanted.items() if k != "variant"
+            }:
+                return
+        render_minividit(self.dataset_dir, self.render_settings)
+
+    def setup(self, stage: str | None = None) -> None:
+        if not (self.dataset_dir / "minividit.json").is_file():
+            self.prepare_data()  # direct use outside a Trainer
+        super().setup(stage)

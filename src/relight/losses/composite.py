@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -10,6 +11,7 @@ from torch import nn
 from relight.losses.perceptual import DEFAULT_LAYERS, PerceptualLoss
 from relight.losses.pixel import CharbonnierLoss
 from relight.losses.wssim import WSSIMLoss
+from relight.models.weights import WeightsUnavailableError
 
 
 class CompositeLoss(nn.Module):
@@ -24,6 +26,9 @@ class CompositeLoss(nn.Module):
         wssim_levels, wssim_ratio: W-SSIM decomposition (``levels=0``: plain SSIM).
         perceptual_layers: VGG19 layers for the perceptual term.
         vgg_weights, allow_random_init: the VGG19 weight policy.
+        drop_perceptual_if_missing: when the VGG19 ImageNet weights are missing, drop the
+            perceptual term with a loud warning instead of failing (a VGG19 with random
+            weights measures nothing perceptual).
     """
 
     def __init__(
@@ -37,6 +42,7 @@ class CompositeLoss(nn.Module):
         perceptual_layers: Sequence[str] = DEFAULT_LAYERS,
         vgg_weights: str | None = "imagenet",
         allow_random_init: bool = False,
+        drop_perceptual_if_missing: bool = False,
     ) -> None:
         super().__init__()
         self.weights = {"charbonnier": charbonnier, "wssim": wssim, "perceptual": perceptual}
@@ -51,9 +57,20 @@ class CompositeLoss(nn.Module):
         if wssim:
             terms["wssim"] = WSSIMLoss(wssim_levels, wssim_ratio)
         if perceptual:
-            terms["perceptual"] = PerceptualLoss(
-                list(perceptual_layers), vgg_weights, allow_random_init
-            )
+            try:
+                terms["perceptual"] = PerceptualLoss(
+                    list(perceptual_layers), vgg_weights, allow_random_init
+                )
+            except WeightsUnavailableError as error:
+                if not drop_perceptual_if_missing:
+                    raise
+                warnings.warn(
+                    f"PERCEPTUAL LOSS DROPPED (drop_perceptual_if_missing=true): {error}",
+                    stacklevel=2,
+                )
+                self.weights["perceptual"] = 0.0
+        if not terms:
+            raise ValueError("no loss term left to optimise (the perceptual term was dropped)")
         self.terms = nn.ModuleDict(terms)
 
     def forward(

@@ -65,12 +65,14 @@ class LPIPS(PerImageMean):
     ) -> None:
         super().__init__(**kwargs)
         self.net_name, self.version = net, version
+        self.random_backbone = str(backbone_weights).lower() == "none"
         self.network = build_lpips(net, version, backbone_weights)
 
     @property
     def backbone(self) -> str:
         """E.g. ``"alex v0.1"``: printed next to every LPIPS number."""
-        return f"{self.net_name} v{self.version}"
+        random = " RANDOM backbone (test only, not comparable)" if self.random_backbone else ""
+        return f"{self.net_name} v{self.version}{random}"
 
     def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.network(preds, target, normalize=True).flatten()

@@ -27,7 +27,7 @@ IN_CHANNELS = {True: 8, False: 6}
 SIZE_MULTIPLE = 16
 
 
-@dataclass(frozen=True)
+@dataclass
 class S3NetConfig:
     """Architecture switches of S3Net (the defaults are the paper's model)."""
 
@@ -185,3 +185,13 @@ def build_input(
     if len(sizes) != 1:
         raise ValueError(f"images and depth maps differ in size: {sorted(sizes)}")
     return torch.cat(parts, dim=1)
+
+
+def batch_input(batch: dict[str, torch.Tensor], depth: bool = True) -> torch.Tensor:
+    """The network input of a data batch dict (``input``, ``guide``, ``input_depth``,
+    ``guide_depth``); without ``depth`` the depth maps are left out."""
+    if depth:
+        return build_input(
+            batch["input"], batch["guide"], batch["input_depth"], batch["guide_depth"]
+        )
+    return build_input(batch["input"], batch["guide"])

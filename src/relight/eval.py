@@ -1,0 +1,85 @@
+"""``relight-eval ckpt_path=...``: metrics of a checkpoint on a split or a pairs folder.
+
+Writes ``metrics.json`` and ``metrics.csv`` next to the relit images (``images/``) and a
+grid of the worst and best cases (``cases.png``) into the run folder, and prints the table
+with the identity baseline (output = input).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import Dataset
+
+from relight.checkpoints import net_from_checkpoint
+from relight.config import register_configs
+from relight.data import PairsDataset, index_pairs
+from relight.data.cache import FileReader
+from relight.data.transforms import check_image_size
+from relight.evaluation import evaluate
+from relight.metrics import RelightMetrics
+from relight.train import CONFIG_DIR
+
+log = logging.getLogger("relight.eval")
+register_configs()
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def eval_dataset(cfg: DictConfig) -> Dataset:
+    """The pairs folder when given, else the data config's ``split`` (val or test)."""
+    size = check_image_size(cfg.image_size if cfg.image_size is not None else cfg.data.image_size)
+    if cfg.pairs_dir:
+        pairs = index_pairs(cfg.pairs_dir, cfg.gt_dir)
+        return PairsDataset(pairs, FileReader(size, cfg.data.get("allow_pickle", True)))
+    if cfg.split not in {"val", "test"}:
+        raise ValueError(f"split must be 'val' or 'test', got '{cfg.split}'")
+    datamodule = instantiate(cfg.data, image_size=size)
+    datamodule.prepare_data()
+    datamodule.setup("test" if cfg.split == "test" else "validate")
+    return datamodule.test_set if cfg.split == "test" else datamodule.val_set
+
+
+def run_eval(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt_path``; returns the summary written to ``metrics.json``."""
+    net, _ = net_from_checkpoint(cfg.ckpt_path)
+    dataset = eval_dataset(cfg)
+    metrics = RelightMetrics(**OmegaConf.to_container(cfg.metrics, resolve=True))
+    summary = evaluate(
+        net, dataset, Path(cfg.paths.output_dir), metrics, device=pick_device(cfg.device),
+        batch_size=cfg.batch_size, identity_baseline=cfg.identity_baseline,
+        save_images=cfg.save_images, grid_cases=cfg.grid_cases,
+    )  # fmt: skip
+    print(f"\n{cfg.ckpt_path} on {summary['images']} images:\n")
+    print(summary["table"])
+    print(f"\nwritten to {cfg.paths.output_dir} (metrics.json, metrics.csv, images/, cases.png)")
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def main(cfg: DictConfig) -> None:
+    if cfg.extras.get("print_config"):
+        log.info("config:\n%s", OmegaConf.to_yaml(cfg))
+    run_eval(cfg)
+
+
+def cli() -> None:
+    """Console script: run from the repository root unless RELIGHT_ROOT says otherwise."""
+    os.environ.setdefault("RELIGHT_ROOT", os.getcwd())
+    main()
+
+
+if __name__ == "__main__":
+    cli()

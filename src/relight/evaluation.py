@@ -1,0 +1,145 @@
+"""Evaluate a network on a dataset: per-image metrics vs the identity baseline, images, grid."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from relight.metrics import RelightMetrics, mps, psnr, ssim
+from relight.models import S3Net
+from relight.models.s3net import batch_input
+from relight.panels import panel_rows, save_png
+
+METRIC_NAMES = ("psnr", "ssim", "lpips", "mps")
+
+
+def relight_batch(net: S3Net, batch: dict[str, Any]) -> torch.Tensor:
+    """The network's output for a batch dict, clamped to [0, 1]."""
+    return net(batch_input(batch, net.config.depth)).clamp(0, 1)
+
+
+def per_image_scores(
+    prediction: torch.Tensor, target: torch.Tensor, metrics: RelightMetrics
+) -> dict[str, list[float]]:
+    """PSNR, SSIM (and LPIPS, MPS when available) of each image of a batch."""
+    scores = {"psnr": psnr(prediction, target), "ssim": ssim(prediction.double(), target.double())}
+    if metrics.lpips is not None:
+        scores["lpips"] = metrics.lpips.score(prediction, target).double()
+        scores["mps"] = mps(scores["ssim"], scores["lpips"])
+    return {k: v.tolist() for k, v in scores.items()}
+
+
+def _mean(values: list[float]) -> float:
+    return float(sum(values) / len(values)) if values else math.nan
+
+
+def format_table(results: dict[str, dict[str, float]], convention: str) -> str:
+    """A markdown table, one row per method; ``n/a`` for metrics not computed."""
+    lines = ["| method | PSNR | SSIM | LPIPS | MPS |", "|---|---|---|---|---|"]
+    for method, values in results.items():
+        cells = []
+        for name in METRIC_NAMES:
+            value = values.get(name)
+            cells.append(
+                "n/a"
+                if value is None or math.isnan(value)
+                else f"{value:.4f}"
+                if name != "psnr"
+                else f"{value:.2f}"
+            )
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines.append(f"\n({convention})")
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@torch.inference_mode()
+def evaluate(
+    net: S3Net,
+    dataset: Dataset,
+    output_dir: str | os.PathLike[str],
+    metrics: RelightMetrics,
+    device: torch.device | str = "cpu",
+    batch_size: int = 4,
+    identity_baseline: bool = True,
+    save_images: bool = True,
+    grid_cases: int = 4,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Relight every item, score it, write ``metrics.json``, ``metrics.csv``, ``images/``
+    and ``cases.png`` (the worst and best items) into ``output_dir``; returns the summary.
+    """
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    net = net.to(device).eval()
+    if metrics.lpips is not None:
+        metrics.lpips.to(device)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    rows: list[dict[str, Any]] = []
+    keep: dict[str, dict[str, torch.Tensor]] = {}
+    for batch in tqdm(loader, desc="evaluating", disable=not progress):
+        if "target" not in batch:
+            raise ValueError("evaluation needs ground truth (a target/ folder or gt_dir)")
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        prediction = relight_batch(net, batch)
+        model_scores = per_image_scores(prediction, batch["target"], metrics)
+        identity_scores = (
+            per_image_scores(batch["input"], batch["target"], metrics) if identity_baseline else {}
+        )
+        for i, name in enumerate(batch["name"]):
+            row: dict[str, Any] = {"name": name}
+            row.update({k: v[i] for k, v in model_scores.items()})
+            row.update({f"identity_{k}": v[i] for k, v in identity_scores.items()})
+            rows.append(row)
+            item = {k: v[i].cpu() for k, v in batch.items() if torch.is_tensor(v)}
+            keep[name] = {**item, "prediction": prediction[i].cpu()}
+            if save_images:
+                save_png(prediction[i], output / "images" / f"{name}.png")
+    rank_by = "mps" if metrics.lpips is not None else "ssim"
+    ranked = sorted(rows, key=lambda r: r[rank_by])
+    results = {"S3Net": {k: _mean([r[k] for r in rows]) for k in METRIC_NAMES if k in rows[0]}}
+    if identity_baseline:
+        results["identity (output = input)"] = {
+            k: _mean([r[f"identity_{k}"] for r in rows])
+            for k in METRIC_NAMES
+            if f"identity_{k}" in rows[0]
+        }
+    summary = {
+        "images": len(rows),
+        "convention": metrics.convention,
+        "results": results,
+        "worst": [r["name"] for r in ranked[:grid_cases]],
+        "best": [r["name"] for r in ranked[::-1][:grid_cases]],
+        "ranked_by": rank_by,
+    }
+    _atomic_write(output / "metrics.json", json.dumps(summary, indent=2))
+    columns = list(rows[0])
+    tmp = output / ".metrics.csv.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, output / "metrics.csv")
+    if grid_cases:
+        cases = summary["worst"] + [n for n in summary["best"] if n not in summary["worst"]]
+        stacked = {k: torch.stack([keep[n][k] for n in cases]) for k in keep[cases[0]]}
+        grid = panel_rows(
+            stacked, stacked["prediction"], max_rows=len(cases), depth=net.config.depth
+        )
+        save_png(grid, output / "cases.png")
+    summary["table"] = format_table(results, metrics.convention)
+    return summary

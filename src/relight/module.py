@@ -1,0 +1,190 @@
+"""The LightningModule: S3Net + composite loss, optimiser from config, challenge metrics."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torchmetrics import MaxMetric
+
+from relight.losses import CompositeLoss
+from relight.metrics import RelightMetrics
+from relight.models import S3Net
+from relight.models.s3net import batch_input
+from relight.panels import panel_rows, save_png
+
+Batch = dict[str, Any]
+#: Frozen networks re-resolved by every run (VGG19 of the loss, LPIPS of the metrics): not
+#: training state, so checkpoints neither store nor require them.
+FROZEN_PREFIXES = ("loss.", "val_metrics.", "test_metrics.")
+
+
+class RelightModule(L.LightningModule):
+    """Trains and evaluates S3Net.
+
+    Args:
+        net: the network (``relight.models.S3Net``).
+        loss: the composite loss (returns the total and named terms).
+        optimizer: a partial optimiser taking the parameters (paper: AdamW, lr 1e-4,
+            betas (0.5, 0.999)).
+        scheduler: a partial LR scheduler taking the optimiser, stepped every epoch
+            (paper: StepLR(step_size=20, gamma=0.1)), or ``None``.
+        metrics: keyword arguments of :class:`relight.metrics.RelightMetrics` (LPIPS
+            backbone, its weights, whether LPIPS is required).
+        panel_every_n_epochs: save (and log) an image panel of the first validation
+            batch every N epochs; 0 disables panels.
+        panel_rows: how many items a panel shows.
+        net_config: the network's constructor arguments, stored in checkpoints so that
+            evaluation and prediction can rebuild it.
+
+    Logs ``train/loss`` and each term (``train/charbonnier``, ...), ``val/psnr``,
+    ``val/ssim``, ``val/lpips``, ``val/mps``, ``val/mps_best`` (LPIPS and MPS only when
+    the LPIPS backbone is available) and the same ``test/`` keys.
+    """
+
+    def __init__(
+        self,
+        net: S3Net,
+        loss: CompositeLoss,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        panel_every_n_epochs: int = 1,
+        panel_rows: int = 4,
+        net_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        # plain containers (not DictConfig) so that checkpoints load with weights_only=True
+        metrics = _plain(metrics) or {}
+        net_config = _plain(net_config)
+        # partial optimisers are config, not state: kept out so checkpoints load with weights_only
+        self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.val_metrics = RelightMetrics(**metrics)
+        self.test_metrics = copy.deepcopy(self.val_metrics)  # one weight lookup, one warning
+        self.val_mps_best = MaxMetric()
+        self.val_ssim_best = MaxMetric()
+        self._panel_batch: Batch | None = None
+
+    @property
+    def lpips_available(self) -> bool:
+        """Whether LPIPS (and so MPS) is computed."""
+        return self.val_metrics.lpips is not None
+
+    @property
+    def selection_metric(self) -> str:
+        """What checkpoints should monitor: ``val/mps``, or ``val/ssim`` without LPIPS."""
+        return "val/mps" if self.lpips_available else "val/ssim"
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Relight a batch dict (``input``, ``guide``, depths) -> (B, 3, H, W) in [-1, 1]."""
+        return self.net(batch_input(batch, self.net.config.depth))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(FROZEN_PREFIXES)
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = {
+            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(FROZEN_PREFIXES)
+        }
+        state.update({k: v for k, v in self.state_dict().items() if k.startswith(FROZEN_PREFIXES)})
+        checkpoint["state_dict"] = state
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        prediction = self(batch)
+        total, parts = self.loss(prediction, batch["target"])
+        size = prediction.shape[0]
+        self.log("train/loss", total, prog_bar=True, batch_size=size)
+        for name, value in parts.items():
+            self.log(f"train/{name}", value, batch_size=size)
+        return total
+
+    def _evaluate(self, batch: Batch, metrics: RelightMetrics) -> torch.Tensor:
+        if "target" not in batch:
+            raise ValueError(
+                "evaluation needs ground truth: the pairs folder has no target/ (give gt_dir)"
+            )
+        prediction = self(batch).clamp(0, 1)
+        metrics.update(prediction, batch["target"])
+        return prediction
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_metrics.reset()
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        prediction = self._evaluate(batch, self.val_metrics)
+        if batch_idx == 0:
+            self._panel_batch = {**{k: v for k, v in batch.items() if torch.is_tensor(v)},
+                                 "prediction": prediction}  # fmt: skip
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        for name, value in values.items():
+            self.log(f"val/{name}", value, prog_bar=name in {"psnr", "mps"}, sync_dist=True)
+        if "mps" in values:
+            self.val_mps_best(values["mps"])
+            self.log("val/mps_best", self.val_mps_best.compute(), sync_dist=True)
+        self.val_ssim_best(values["ssim"])
+        self.log("val/ssim_best", self.val_ssim_best.compute(), sync_dist=True)
+        self._log_panel()
+
+    def on_test_epoch_start(self) -> None:
+        self.test_metrics.reset()
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.test_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        for name, value in self.test_metrics.compute().items():
+            self.log(f"test/{name}", value, sync_dist=True)
+
+    def _log_panel(self) -> None:
+        every = int(self.hparams.panel_every_n_epochs)
+        batch, self._panel_batch = self._panel_batch, None
+        if not every or batch is None or self.trainer.sanity_checking:
+            return
+        last = (
+            self.trainer.max_epochs is not None
+            and self.current_epoch + 1 >= self.trainer.max_epochs
+        )
+        if ((self.current_epoch + 1) % every and not last) or not self.trainer.is_global_zero:
+            return
+        grid = panel_rows(
+            batch, batch["prediction"], self.hparams.panel_rows, self.net.config.depth
+        )
+        folder = Path(self.trainer.default_root_dir) / "panels"
+        path = save_png(grid, folder / f"epoch_{self.current_epoch:03d}.png")
+        for logger in self.loggers:
+            name = type(logger).__name__
+            if name == "WandbLogger":
+                logger.log_image("val/panel", [str(path)], step=self.global_step)
+            elif name == "TensorBoardLogger":
+                logger.experiment.add_image("val/panel", grid, self.global_step)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer_factory(params=self.net.parameters())
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
+
+
+def _plain(value: Any) -> Any:
+    """An OmegaConf container as plain dicts and lists (anything else unchanged)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value

@@ -1,0 +1,193 @@
+"""``relight-train``: fit S3Net, test the best checkpoint, evaluate it against the identity
+baseline. A Hydra app over ``conf/train.yaml``; ``train(cfg)`` is callable from Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from relight.checkpoints import link, net_from_checkpoint, newest_last_checkpoint
+from relight.config import register_configs
+from relight.evaluation import evaluate
+
+log = logging.getLogger("relight.train")
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+WANDB_ID_FILE = "wandb_run_id.txt"
+
+register_configs()
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run's resolved config as plain containers (without Hydra's own node)."""
+    keys = [k for k in cfg if k != "hydra"]
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path``: ``null``, a file, or ``last`` (newest ``last.ckpt`` of this run name);
+    ``auto_resume`` resumes from that newest one when it exists."""
+    run_root = Path(cfg.paths.log_dir) / cfg.task_name / cfg.run_name
+    here = Path(cfg.paths.output_dir)
+    if cfg.ckpt_path == "last" or (cfg.ckpt_path is None and cfg.auto_resume):
+        found = newest_last_checkpoint(run_root, exclude=here)
+        if found is None and cfg.ckpt_path == "last":
+            raise FileNotFoundError(
+                f"ckpt_path=last: no {run_root}/*/checkpoints/last.ckpt to resume from"
+            )
+        if found is not None:
+            log.info("resuming from %s", found)
+        return str(found) if found else None
+    if cfg.ckpt_path is not None and not Path(cfg.ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path: checkpoint not found: {cfg.ckpt_path}")
+    return cfg.ckpt_path
+
+
+def instantiate_callbacks(cfg: DictConfig | None, selection_metric: str) -> list[L.Callback]:
+    """Callbacks from config; a checkpoint monitoring ``val/mps`` without LPIPS is switched to
+    ``selection_metric`` (``val/ssim``) with a warning."""
+    callbacks = []
+    for name, node in (cfg or {}).items():
+        if node is None or "_target_" not in node:
+            continue
+        if node.get("monitor") == "val/mps" and selection_metric != "val/mps":
+            warnings.warn(
+                f"callbacks.{name}: LPIPS is off (no backbone weights), so val/mps does not "
+                f"exist; monitoring {selection_metric} instead",
+                stacklevel=2,
+            )
+            with open_dict(node):
+                node.monitor = selection_metric
+        callbacks.append(instantiate(node))
+    return callbacks
+
+
+def instantiate_loggers(cfg: DictConfig | None, resume_from: str | None) -> list[Any]:
+    """Loggers from config; a resumed run reuses its W&B run id (same W&B run)."""
+    loggers = []
+    for _name, node in (cfg or {}).items():
+        if node is None or "_target_" not in node:
+            continue
+        if node._target_.endswith("WandbLogger") and resume_from:
+            id_file = Path(resume_from).parents[1] / WANDB_ID_FILE
+            if id_file.is_file() and not node.get("id"):
+                with open_dict(node):
+                    node.id = id_file.read_text().strip()
+                    node.resume = "allow"
+        loggers.append(instantiate(node))
+    return loggers
+
+
+def _record_wandb_id(loggers: list[Any], output_dir: Path) -> None:
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            (output_dir / WANDB_ID_FILE).write_text(str(logger.experiment.id))
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, test the best checkpoint and evaluate it; returns the final metrics."""
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.float32_matmul_precision:
+        torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
+    if cfg.seed is not None:
+        L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    loss = instantiate(cfg.loss)
+    net_config = OmegaConf.to_container(cfg.model.net, resolve=True)
+    net_config.pop("_target_")  # plain arguments: instantiate must not build a second net
+    model = instantiate(cfg.model, loss=loss, net_config=net_config)
+    ckpt_path = resolve_ckpt_path(cfg)
+    callbacks = instantiate_callbacks(cfg.get("callbacks"), model.selection_metric)
+    loggers = instantiate_loggers(cfg.get("logger"), ckpt_path)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(resolved_config(cfg))
+    _record_wandb_id(loggers, output_dir)
+
+    if cfg.train:
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    best = _best_checkpoint(trainer)
+    if best is not None:
+        link(best, best.parent / "best.ckpt")
+        link(output_dir, Path(cfg.paths.log_dir) / cfg.task_name / "latest")
+    if cfg.test:
+        trainer.test(model=model, datamodule=datamodule, ckpt_path=str(best) if best else None)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    if cfg.evaluate and best is not None and trainer.is_global_zero:
+        summary = evaluate_best(best, datamodule, model, output_dir / "eval", cfg)
+        metrics.update({f"eval/{k}": v for k, v in summary["results"]["S3Net"].items()})
+    _print_paths(output_dir, best)
+    return metrics
+
+
+def _best_checkpoint(trainer: L.Trainer) -> Path | None:
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "best_model_path", "") or getattr(callback, "last_model_path", "")
+    return Path(path) if path else None
+
+
+def evaluate_best(best: Path, datamodule: Any, model: Any, output: Path, cfg: DictConfig) -> dict:
+    """Evaluate the best checkpoint on the validation set and print the table."""
+    net, _ = net_from_checkpoint(best)
+    summary = evaluate(
+        net, datamodule.val_set, output, model.val_metrics, batch_size=cfg.data.batch_size,
+        progress=False,
+    )  # fmt: skip
+    print(f"\nValidation ({summary['images']} images), best checkpoint {best.name}:\n")
+    print(summary["table"])
+    return summary
+
+
+def _print_paths(output_dir: Path, best: Path | None) -> None:
+    print(f"\nrun folder:  {output_dir}")
+    if best is not None:
+        print(f"checkpoint:  {best.parent / 'best.ckpt'} -> {best.name}")
+    if (output_dir / "eval").is_dir():
+        print(
+            f"metrics:     {output_dir / 'eval' / 'metrics.json'} (+ metrics.csv, images/, cases.png)"
+        )
+    if (output_dir / "panels").is_dir():
+        print(f"panels:      {output_dir / 'panels'}")
+
+
+def close_wandb() -> None:
+    """Finish the active W&B run, if any, so multirun jobs never merge into one run."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns the metric a sweeper optimises (``optimized_metric``)."""
+    if cfg.extras.get("print_config"):
+        log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=False))
+    try:
+        metrics = train(cfg)
+    finally:
+        close_wandb()
+    name = cfg.extras.get("optimized_metric")
+    return metrics.get(name) if name else None
+
+
+def cli() -> None:
+    """Console script: run from the repository root unless RELIGHT_ROOT says otherwise."""
+    os.environ.setdefault("RELIGHT_ROOT", os.getcwd())
+    main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from relight.train import CONFIG_DIR, resolved_config
+
+from .conftest import compose_cfg
+
+CONF = Path(CONFIG_DIR)
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_composes_and_resolves(experiment, tmp_path):
+    cfg = compose_cfg(
+        "train", [f"experiment={experiment}", "data.root=/data/VIDIT/train"], tmp_path
+    )
+    resolved = resolved_config(cfg)
+    assert resolved["run_name"] == experiment
+    assert resolved["model"]["_target_"] == "relight.module.RelightModule"
+    assert resolved["loss"]["_target_"] == "relight.losses.CompositeLoss"
+
+
+@pytest.mark.parametrize(
+    "group", ["data", "model", "loss", "trainer", "logger", "callbacks", "debug"]
+)
+def test_every_group_option_composes(group, tmp_path):
+    for option in options(group):
+        cfg = compose_cfg("train", [f"{group}={option}", "data.root=/x"], tmp_path)
+        resolved_config(cfg)
+
+
+def test_paper_experiment_matches_the_paper(tmp_path):
+    cfg = compose_cfg("train", ["experiment=s3net_paper", "data.root=/x"], tmp_path)
+    assert cfg.data.image_size is None and cfg.data.batch_size == 3
+    assert cfg.trainer.max_epochs == 100
+    assert cfg.model.optimizer.lr == 1e-4 and list(cfg.model.optimizer.betas) == [0.5, 0.999]
+    assert cfg.model.scheduler.step_size == 20 and cfg.model.scheduler.gamma == 0.1
+    assert (cfg.loss.charbonnier, cfg.loss.wssim, cfg.loss.perceptual) == (1.0, 1.1, 0.1)
+    assert cfg.model.net.encoder == "res2net101d" and cfg.model.net.encoder_weights == "imagenet"
+
+
+@pytest.mark.parametrize(
+    ("experiment", "key", "value"),
+    [
+        ("s3net_no_attention", "model.net.attention", False),
+        ("s3net_no_enhancement", "model.net.enhancement", False),
+        ("s3net_no_depth", "model.net.depth", False),
+        ("s3net_scratch", "model.net.encoder_weights", "none"),
+        ("s3net_ssim", "loss.wssim_levels", 0),
+        ("s3net_no_perceptual", "loss.perceptual", 0.0),
+    ],
+)
+def test_ablations_change_one_thing(experiment, key, value, tmp_path):
+    cfg = compose_cfg("train", [f"experiment={experiment}", "data.root=/x"], tmp_path)
+    paper = compose_cfg("train", ["experiment=s3net_paper", "data.root=/x"], tmp_path)
+    assert OmegaConf.select(cfg, key) == value
+    assert OmegaConf.select(paper, key) != value
+    assert cfg.data == paper.data and cfg.trainer == paper.trainer
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("data.imag_size=64", "data.imag_size"),
+        ("model.net.atention=false", "model.net.atention"),
+        ("loss.wsim=1.0", "loss.wsim"),
+        ("sed=3", "sed"),
+        ("data.image_size=big", "data.image_size"),
+        ("loss.wssim=heavy", "loss.wssim"),
+        ("model.optimizer.lr=fast", "model.optimizer.lr"),
+    ],
+)
+def test_typos_and_wrong_types_are_errors_naming_the_key(override, named, tmp_path):
+    with pytest.raises(ConfigCompositionException, match=named.replace(".", r"\.")):
+        compose_cfg("train", [override], tmp_path)
+
+
+def test_eval_config_composes(tmp_path):
+    cfg = compose_cfg("eval", ["ckpt_path=/some/best.ckpt"], tmp_path)
+    assert cfg.split == "val" and cfg.identity_baseline
+    with pytest.raises(ConfigCompositionException, match="pairs_dri"):
+        compose_cfg("eval", ["ckpt_path=x", "pairs_dri=y"], tmp_path)

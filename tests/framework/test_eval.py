@@ -1,0 +1,59 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from relight.checkpoints import CheckpointError
+from relight.eval import run_eval
+
+from .conftest import compose_cfg
+
+
+def test_eval_on_a_pairs_folder(trained_checkpoint, tiny_data, tmp_path):
+    cfg = compose_cfg(
+        "eval",
+        [
+            f"ckpt_path={trained_checkpoint}",
+            f"pairs_dir={tiny_data['pairs']}",
+            "data=vidit",
+            f"data.root={tiny_data['train']}",
+            "metrics.lpips_weights=none",
+            "image_size=64",
+        ],  # fmt: skip
+        tmp_path,
+    )
+    summary = run_eval(cfg)
+    out = Path(cfg.paths.output_dir)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["images"] == 3 and set(saved["results"]) == {"S3Net", "identity (output = input)"}
+    assert set(saved["results"]["S3Net"]) == {"psnr", "ssim", "lpips", "mps"}
+    assert "RANDOM backbone" in saved["convention"]
+    assert (out / "cases.png").is_file() and len(list((out / "images").iterdir())) == 3
+    header = (out / "metrics.csv").read_text().splitlines()[0]
+    assert header.startswith("name,psnr,ssim,lpips,mps,identity_psnr")
+    assert "| identity (output = input) |" in summary["table"]
+
+
+def test_eval_split_of_the_data_config(trained_checkpoint, tiny_data, tmp_path):
+    cfg = compose_cfg(
+        "eval",
+        [
+            f"ckpt_path={trained_checkpoint}",
+            "data=vidit",
+            f"data.root={tiny_data['train']}",
+            "data.val_scenes=[1,2]",
+            "data.image_size=64",
+            "metrics.lpips_weights=imagenet",
+        ],  # fmt: skip
+        tmp_path,
+    )
+    with pytest.warns(RuntimeWarning, match="LPIPS and MPS are OFF"):
+        summary = run_eval(cfg)
+    assert summary["images"] == 4  # 2 generated pairs per validation scene
+    assert "n/a" in summary["table"]
+
+
+def test_eval_missing_checkpoint(tmp_path):
+    cfg = compose_cfg("eval", ["ckpt_path=/no/such.ckpt"], tmp_path)
+    with pytest.raises(CheckpointError, match="checkpoint not found: /no/such.ckpt"):
+        run_eval(cfg)

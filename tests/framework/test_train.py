@@ -1,0 +1,131 @@
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from relight.checkpoints import CheckpointError, net_from_checkpoint, read_checkpoint
+from relight.train import train
+
+from .wandb_records import history
+
+
+def read_metrics_csv(run: Path) -> list[dict[str, str]]:
+    with open(run / "csv" / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_fast_dev_run(train_cfg):
+    cfg = train_cfg("debug=fdr")
+    metrics = train(cfg)
+    assert "train/loss" in metrics and torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+def test_train_test_evaluate_and_stable_paths(train_cfg, tmp_path):
+    cfg = train_cfg("model.panel_every_n_epochs=1")
+    metrics = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    for key in (
+        "val/psnr",
+        "val/ssim",
+        "val/lpips",
+        "val/mps",
+        "val/mps_best",
+        "test/mps",
+        "eval/psnr",
+    ):
+        assert key in metrics, key
+    best = run / "checkpoints" / "best.ckpt"
+    assert best.is_symlink() and best.resolve().is_file()
+    assert (tmp_path / "logs" / "train" / "latest").resolve() == run.resolve()
+    assert sorted(p.name for p in (run / "eval").iterdir()) == [
+        "cases.png",
+        "images",
+        "metrics.csv",
+        "metrics.json",
+    ]
+    assert len(list((run / "eval" / "images").glob("Pair*.png"))) == 3
+    assert list((run / "panels").glob("epoch_000.png"))
+    rows = read_metrics_csv(run)
+    assert any(r.get("train/loss") for r in rows) and any(r.get("val/mps") for r in rows)
+    state = read_checkpoint(best)["state_dict"]
+    assert all(k.startswith("net.") for k in state)  # no frozen VGG/LPIPS copies
+    net, config = net_from_checkpoint(best)
+    assert config["encoder_weights"] == "none" and not net.config.global_residual
+
+
+def test_resume_continues_the_epoch_count(train_cfg):
+    first = train_cfg("trainer.max_epochs=1", "run_name=resumable", run="first")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    assert read_checkpoint(last)["epoch"] == 0
+    second = train_cfg(
+        "trainer.max_epochs=2",
+        "run_name=resumable",
+        "ckpt_path=last",
+        "loss.perceptual=0.1",
+        "loss.vgg_weights=none",
+        run="second",
+    )  # the frozen loss networks may differ between runs
+    train(second)
+    resumed = read_checkpoint(Path(second.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert resumed["epoch"] == 1
+    assert resumed["global_step"] == 2 * read_checkpoint(last)["global_step"]
+    rows = read_metrics_csv(Path(second.paths.output_dir))
+    epochs = {r["epoch"] for r in rows if r.get("train/loss") or r.get("val/psnr")}
+    assert epochs == {"1"}  # continues: no epoch 0 again
+
+
+def test_auto_resume_and_missing_last(train_cfg):
+    with pytest.raises(FileNotFoundError, match="ckpt_path=last: no .*last.ckpt"):
+        train(train_cfg("ckpt_path=last", "run_name=never_ran"))
+    with pytest.raises(FileNotFoundError, match="checkpoint not found: /nope.ckpt"):
+        train(train_cfg("ckpt_path=/nope.ckpt"))
+    cfg = train_cfg("auto_resume=true", "run_name=fresh")  # nothing to resume: starts fresh
+    assert "train/loss" in train(cfg)
+
+
+def test_without_lpips_weights_selects_on_ssim(train_cfg):
+    cfg = train_cfg("model.metrics.lpips_weights=imagenet")  # absent here: LPIPS off
+    with pytest.warns(RuntimeWarning, match="LPIPS and MPS are OFF"):
+        metrics = train(cfg)
+    assert "val/mps" not in metrics and "val/ssim" in metrics
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    callbacks = read_checkpoint(best)["callbacks"]
+    assert any("val/ssim" in key for key in callbacks)
+    summary = (Path(cfg.paths.output_dir) / "eval" / "metrics.json").read_text()
+    assert '"ranked_by": "ssim"' in summary
+
+
+def test_wandb_offline_run_has_the_metrics_history(train_cfg, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = train_cfg("logger=wandb", "trainer.max_epochs=2", "group=study", "tags=[a,b]")
+    train(cfg)
+    from relight.train import close_wandb
+
+    close_wandb()
+    run = Path(cfg.paths.output_dir)
+    files = list(run.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    rows = history(files[0])
+    assert sum("train/loss" in r for r in rows) >= 1
+    assert [r["val/psnr"] for r in rows if "val/psnr" in r][:2] and sum(
+        "val/mps" in r for r in rows
+    ) == 2
+    run_id = (run / "wandb_run_id.txt").read_text().strip()
+    assert files[0].name == f"run-{run_id}.wandb"
+
+
+def test_checkpoint_from_another_variant_is_refused(train_cfg, tmp_path):
+    cfg = train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false")
+    train(cfg)
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    checkpoint = read_checkpoint(best)
+    checkpoint["hyper_parameters"]["net_config"]["attention"] = False
+    other = tmp_path / "other.ckpt"
+    torch.save(checkpoint, other)
+    with pytest.raises(
+        CheckpointError, match="does not match this model variant.*unexpected: net|unexpected"
+    ):
+        net_from_checkpoint(other)
