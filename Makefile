@@ -10,7 +10,7 @@ export WANDB_MODE ?= disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train eval test test-fast lint format bench-forward bench-data data clean
+.PHONY: help install train eval sweep-ablation report test test-fast lint format bench-forward bench-data data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -29,6 +29,14 @@ train: install  ## the main job: mini-VIDIT (rendered if missing) -> train S3Net
 
 eval: install  ## evaluate the latest run's best checkpoint (logs/train/latest/checkpoints/best.ckpt)
 	$(BIN)/relight-eval ckpt_path=logs/train/latest/checkpoints/best.ckpt image_size=128 $(ARGS)
+
+ABLATIONS ?= full,no_attention,no_enhancement,ssim,no_depth
+sweep-ablation: install  ## the ablation grid on mini-VIDIT (one multirun job per variant), then the table
+	$(BIN)/relight-train -m experiment=minividit_ablation ablation=$(ABLATIONS) $(ARGS)
+	$(MAKE) --no-print-directory report
+
+report: install  ## table + chart of the newest multirun (or SWEEP=logs/train/multiruns/<time>)
+	$(BIN)/relight-report $${SWEEP:-$$(ls -td logs/train/multiruns/*/ | head -n 1)}
 
 test: install  ## run the test suite
 	$(BIN)/pytest -q

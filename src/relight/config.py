@@ -143,6 +143,7 @@ class TrainConfig:
 
     task_name: str = "train"
     run_name: str = "s3net"
+    variant: str = "full"
     group: str | None = None
     tags: list[str] = field(default_factory=list)
     seed: int | None = 12345
@@ -152,6 +153,7 @@ class TrainConfig:
     ckpt_path: str | None = None
     auto_resume: bool = False
     float32_matmul_precision: str | None = None
+    optimized_metric: str | None = None
     data: Any = MISSING
     model: Any = MISSING
     loss: Any = MISSING

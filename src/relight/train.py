@@ -72,16 +72,34 @@ def instantiate_callbacks(cfg: DictConfig | None, selection_metric: str) -> list
     return callbacks
 
 
-def instantiate_loggers(cfg: DictConfig | None, resume_from: str | None) -> list[Any]:
-    """Loggers from config; a resumed run reuses its W&B run id (same W&B run)."""
+def switch_tags(cfg: DictConfig) -> list[str]:
+    """Tags naming the ablation switches of a run, so W&B can filter and compare by them."""
+    net, loss = cfg.model.net, cfg.loss
+    return [
+        f"variant={cfg.variant}",
+        f"attention={net.attention}",
+        f"enhancement={net.enhancement}",
+        f"depth={net.depth}",
+        f"wssim_levels={loss.wssim_levels}",
+        f"perceptual={loss.perceptual}",
+        f"encoder_weights={net.encoder_weights}",
+    ]
+
+
+def instantiate_loggers(
+    cfg: DictConfig | None, resume_from: str | None, extra_tags: list[str] = ()
+) -> list[Any]:
+    """Loggers from config; W&B runs get ``extra_tags``, and a resumed run reuses its W&B
+    run id (the same W&B run continues)."""
     loggers = []
     for _name, node in (cfg or {}).items():
         if node is None or "_target_" not in node:
             continue
-        if node._target_.endswith("WandbLogger") and resume_from:
-            id_file = Path(resume_from).parents[1] / WANDB_ID_FILE
-            if id_file.is_file() and not node.get("id"):
-                with open_dict(node):
+        if node._target_.endswith("WandbLogger"):
+            with open_dict(node):
+                node.tags = [*(node.get("tags") or []), *extra_tags]
+                id_file = Path(resume_from).parents[1] / WANDB_ID_FILE if resume_from else None
+                if id_file is not None and id_file.is_file() and not node.get("id"):
                     node.id = id_file.read_text().strip()
                     node.resume = "allow"
         loggers.append(instantiate(node))
@@ -110,7 +128,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = instantiate(cfg.model, loss=loss, net_config=net_config)
     ckpt_path = resolve_ckpt_path(cfg)
     callbacks = instantiate_callbacks(cfg.get("callbacks"), model.selection_metric)
-    loggers = instantiate_loggers(cfg.get("logger"), ckpt_path)
+    loggers = instantiate_loggers(cfg.get("logger"), ckpt_path, switch_tags(cfg))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(resolved_config(cfg))
@@ -120,7 +138,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = _best_checkpoint(trainer)
-    if best is not None:
+    if best is not None and trainer.is_global_zero:
         link(best, best.parent / "best.ckpt")
         link(output_dir, Path(cfg.paths.log_dir) / cfg.task_name / "latest")
     if cfg.test:
@@ -129,7 +147,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.evaluate and best is not None and trainer.is_global_zero:
         summary = evaluate_best(best, datamodule, model, output_dir / "eval", cfg)
         metrics.update({f"eval/{k}": v for k, v in summary["results"]["S3Net"].items()})
-    _print_paths(output_dir, best)
+    if trainer.is_global_zero:
+        _print_paths(output_dir, best)
     return metrics
 
 
@@ -179,8 +198,12 @@ def main(cfg: DictConfig) -> float | None:
         metrics = train(cfg)
     finally:
         close_wandb()
-    name = cfg.extras.get("optimized_metric")
-    return metrics.get(name) if name else None
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        raise KeyError(f"optimized_metric '{name}' was not logged; logged: {sorted(metrics)}")
+    return metrics[name]
 
 
 def cli() -> None:

@@ -105,3 +105,33 @@ def test_epoch_sampler_shards_ranks_disjointly():
     keys = list(sampler)
     assert sorted(k - 2 * length for k in keys) == list(range(length))
     assert list(EpochSampler(length, shuffle=False)) == list(range(length))
+
+
+def _shard_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    import json
+
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world
+    )
+    sampler = EpochSampler(10, shuffle=True, seed=4)
+    sampler.set_epoch(1)
+    with open(f"{out_dir}/rank{rank}.json", "w") as handle:
+        json.dump(list(sampler), handle)
+    torch.distributed.destroy_process_group()
+
+
+def test_epoch_sampler_shards_under_a_real_process_group(tmp_path):
+    import json
+
+    import torch.multiprocessing as mp
+
+    mp.spawn(_shard_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    shards = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 5
+    assert sorted(shards[0] + shards[1]) == list(range(10, 20))  # epoch 1 keys, each once
+    expected = []
+    for rank in range(2):
+        sampler = EpochSampler(10, seed=4, rank=rank, world_size=2)
+        sampler.set_epoch(1)
+        expected.append(list(sampler))
+    assert shards == expected  # the process group's rank decides the shard

@@ -1,0 +1,94 @@
+"""Sweeps through the real command line: multirun + report, DDP, submitit, Optuna."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import TINY
+
+pytestmark = pytest.mark.slow
+
+NO_EXTRAS = ["evaluate=false", "test=false"]
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``relight-train`` like a user does, from ``cwd`` (logs go below it)."""
+    env = dict(os.environ, RELIGHT_ROOT=str(cwd), HYDRA_FULL_ERROR="1")
+    command = [sys.executable, "-m", "relight.train", *args]
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result
+
+
+def data_args(tiny_data) -> list[str]:
+    return [
+        "data=vidit",
+        f"data.root={tiny_data['train']}",
+        f"data.pairs_dir={tiny_data['pairs']}",
+        "data.val_ratio=0.0",
+    ]
+
+
+def newest_multirun(root: Path) -> Path:
+    runs = sorted((root / "logs" / "train" / "multiruns").iterdir())
+    assert runs, "no multirun folder"
+    return runs[-1]
+
+
+def test_multirun_ablation_then_report(tiny_data, tmp_path):
+    run_cli(["-m", "experiment=minividit_ablation", "ablation=full,no_attention",
+             *data_args(tiny_data), *TINY], tmp_path)  # fmt: skip
+    sweep = newest_multirun(tmp_path)
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0_minividit_ablation_full", "1_minividit_ablation_no_attention"]
+    report = subprocess.run(
+        [sys.executable, "-m", "relight.report", str(sweep)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "| no_attention |" in report.stdout
+    with open(sweep / "ablation.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["variant"] for r in rows] == ["full", "no_attention", "identity (output = input)"]
+    assert all(float(r["psnr"]) > 0 for r in rows)
+    assert (sweep / "ablation.png").stat().st_size > 1000
+    assert "| 1 | no_attention |" in (sweep / "ablation.md").read_text()
+
+
+def test_ddp_two_cpu_processes(tiny_data, tmp_path):
+    run_cli(["trainer=ddp_cpu", "run_name=ddp", *data_args(tiny_data), *TINY, *NO_EXTRAS], tmp_path)
+    runs = list((tmp_path / "logs" / "train" / "ddp").glob("*/checkpoints/last.ckpt"))
+    assert len(runs) == 1
+    import torch
+
+    checkpoint = torch.load(runs[0], map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 2 and checkpoint["epoch"] == 0
+
+
+def test_submitit_local_sweep(tiny_data, tmp_path):
+    run_cli(["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+             "hydra.launcher.cpus_per_task=1", "experiment=minividit_ablation",
+             "ablation=full,no_depth", *data_args(tiny_data), *TINY, *NO_EXTRAS], tmp_path)  # fmt: skip
+    sweep = newest_multirun(tmp_path)
+    for job in ("0_minividit_ablation_full", "1_minividit_ablation_no_depth"):
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file(), job
+    assert (sweep / ".submitit").is_dir()
+
+
+def test_optuna_search_runs_two_trials(tiny_data, tmp_path):
+    run_cli(["experiment=minividit_cpu", "hparams_search=minividit_optuna",
+             "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
+             *data_args(tiny_data), *TINY, *NO_EXTRAS], tmp_path)  # fmt: skip
+    sweep = newest_multirun(tmp_path)
+    assert len([p for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit()]) == 2
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) == {"loss.charbonnier", "loss.wssim", "model.optimizer.lr"}
+    assert 0 < results["best_value"] <= 1  # val/ssim_best
