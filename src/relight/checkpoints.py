@@ -70,10 +70,13 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], orig
     net.load_state_dict(state, strict=True)
 
 
-def newest_last_checkpoint(run_root: Path, exclude: Path | None = None) -> Path | None:
-    """The most recent ``*/checkpoints/last.ckpt`` under ``run_root`` (not in ``exclude``)."""
+def newest_last_checkpoint(
+    root: Path, patterns: list[str], exclude: Path | None = None
+) -> Path | None:
+    """The most recent ``last.ckpt`` matching any glob pattern under ``root`` (outside
+    ``exclude``, the current run's folder)."""
     candidates = [
-        p for p in run_root.glob("*/checkpoints/last.ckpt")
+        p for pattern in patterns for p in root.glob(pattern)
         if exclude is None or exclude.resolve() not in p.resolve().parents
     ]  # fmt: skip
     return max(candidates, key=lambda p: p.stat().st_mtime, default=None)

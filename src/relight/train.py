@@ -35,15 +35,20 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """``ckpt_path``: ``null``, a file, or ``last`` (newest ``last.ckpt`` of this run name);
-    ``auto_resume`` resumes from that newest one when it exists."""
-    run_root = Path(cfg.paths.log_dir) / cfg.task_name / cfg.run_name
-    here = Path(cfg.paths.output_dir)
+    """``ckpt_path``: ``null``, a file, or ``last``: the newest ``last.ckpt`` of the same
+    run name and variant, from single runs or sweep jobs; ``auto_resume`` resumes from
+    that newest one when it exists."""
+    root = Path(cfg.paths.log_dir) / cfg.task_name
+    patterns = [
+        f"{cfg.run_name}/{cfg.variant}_*/checkpoints/last.ckpt",
+        f"multiruns/*/*_{cfg.run_name}_{cfg.variant}/checkpoints/last.ckpt",
+    ]
     if cfg.ckpt_path == "last" or (cfg.ckpt_path is None and cfg.auto_resume):
-        found = newest_last_checkpoint(run_root, exclude=here)
+        found = newest_last_checkpoint(root, patterns, exclude=Path(cfg.paths.output_dir))
         if found is None and cfg.ckpt_path == "last":
             raise FileNotFoundError(
-                f"ckpt_path=last: no {run_root}/*/checkpoints/last.ckpt to resume from"
+                f"ckpt_path=last: no last.ckpt of run '{cfg.run_name}' variant "
+                f"'{cfg.variant}' under {root} ({' or '.join(patterns)})"
             )
         if found is not None:
             log.info("resuming from %s", found)

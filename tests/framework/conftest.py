@@ -71,8 +71,9 @@ def train_cfg(tiny_data, tmp_path):
             "data.val_ratio=0.0",
         ]
         cfg = compose_cfg("train", [*data, *TINY, *overrides], tmp_path)
-        with open_dict(cfg):  # as Hydra lays runs out: logs/<task>/<run_name>/<run>
-            cfg.paths.output_dir = str(tmp_path / "logs" / cfg.task_name / cfg.run_name / run)
+        with open_dict(cfg):  # as Hydra lays runs out: logs/<task>/<run_name>/<variant>_<run>
+            folder = tmp_path / "logs" / cfg.task_name / cfg.run_name / f"{cfg.variant}_{run}"
+            cfg.paths.output_dir = str(folder)
         return cfg
 
     return make

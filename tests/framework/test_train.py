@@ -74,10 +74,14 @@ def test_resume_continues_the_epoch_count(train_cfg):
     rows = read_metrics_csv(Path(second.paths.output_dir))
     epochs = {r["epoch"] for r in rows if r.get("train/loss") or r.get("val/psnr")}
     assert epochs == {"1"}  # continues: no epoch 0 again
+    with pytest.raises(FileNotFoundError, match="variant 'no_attention'"):  # never another variant
+        train(
+            train_cfg("ckpt_path=last", "run_name=resumable", "ablation=no_attention", run="third")
+        )
 
 
 def test_auto_resume_and_missing_last(train_cfg):
-    with pytest.raises(FileNotFoundError, match="ckpt_path=last: no .*last.ckpt"):
+    with pytest.raises(FileNotFoundError, match="ckpt_path=last: no last.ckpt of run 'never_ran'"):
         train(train_cfg("ckpt_path=last", "run_name=never_ran"))
     with pytest.raises(FileNotFoundError, match="checkpoint not found: /nope.ckpt"):
         train(train_cfg("ckpt_path=/nope.ckpt"))
@@ -126,6 +130,7 @@ def test_checkpoint_from_another_variant_is_refused(train_cfg, tmp_path):
     other = tmp_path / "other.ckpt"
     torch.save(checkpoint, other)
     with pytest.raises(
-        CheckpointError, match="does not match this model variant.*unexpected: net|unexpected"
+        CheckpointError,
+        match=r"does not match this model variant \(\d+ unexpected: attention16\.channel_attention",
     ):
         net_from_checkpoint(other)
