@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -13,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from relight.files import write_csv_atomic, write_text_atomic
 from relight.metrics import RelightMetrics, mps, psnr, ssim
 from relight.models import S3Net
 from relight.models.s3net import batch_input
@@ -41,29 +41,21 @@ def _mean(values: list[float]) -> float:
     return float(sum(values) / len(values)) if values else math.nan
 
 
+def format_value(name: str, value: float | None) -> str:
+    """PSNR with 2 decimals, the others with 4; ``n/a`` when not computed."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:.2f}" if name == "psnr" else f"{value:.4f}"
+
+
 def format_table(results: dict[str, dict[str, float]], convention: str) -> str:
     """A markdown table, one row per method; ``n/a`` for metrics not computed."""
     lines = ["| method | PSNR | SSIM | LPIPS | MPS |", "|---|---|---|---|---|"]
     for method, values in results.items():
-        cells = []
-        for name in METRIC_NAMES:
-            value = values.get(name)
-            cells.append(
-                "n/a"
-                if value is None or math.isnan(value)
-                else f"{value:.4f}"
-                if name != "psnr"
-                else f"{value:.2f}"
-            )
+        cells = [format_value(name, values.get(name)) for name in METRIC_NAMES]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines.append(f"\n({convention})")
     return "\n".join(lines)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 @torch.inference_mode()
@@ -126,14 +118,9 @@ def evaluate(
         "best": [r["name"] for r in ranked[::-1][:grid_cases]],
         "ranked_by": rank_by,
     }
-    _atomic_write(output / "metrics.json", json.dumps(summary, indent=2))
+    write_text_atomic(output / "metrics.json", json.dumps(summary, indent=2))
     columns = list(rows[0])
-    tmp = output / ".metrics.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, output / "metrics.csv")
+    write_csv_atomic(output / "metrics.csv", columns, ([r[c] for c in columns] for r in rows))
     if grid_cases:
         cases = summary["worst"] + [n for n in summary["best"] if n not in summary["worst"]]
         stacked = {k: torch.stack([keep[n][k] for n in cases]) for k in keep[cases[0]]}

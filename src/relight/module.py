@@ -117,6 +117,11 @@ class RelightModule(L.LightningModule):
         metrics.update(prediction, batch["target"])
         return prediction
 
+    def on_train_start(self) -> None:
+        # the sanity check's few batches must not count as a best score
+        self.val_mps_best.reset()
+        self.val_ssim_best.reset()
+
     def on_validation_epoch_start(self) -> None:
         self.val_metrics.reset()
 

@@ -10,7 +10,6 @@ identity baseline. Works offline from the run folders alone.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -22,6 +21,7 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
 from relight.evaluation import METRIC_NAMES, format_table
+from relight.files import write_csv_atomic, write_text_atomic
 from relight.panels import save_png
 
 IDENTITY = "identity (output = input)"
@@ -150,22 +150,14 @@ def write_report(
     lines += [
         f"| {j.number} | {j.variant} | {j.folder.relative_to(Path(sweep_dir))} |" for j in jobs
     ]
-    _write_text(out / "ablation.md", "\n".join(lines) + "\n")
-    tmp = out / ".ablation.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["variant", *METRIC_NAMES])
-        for name, values in rows.items():
-            writer.writerow([name, *[values.get(m, "n/a") for m in METRIC_NAMES]])
-    os.replace(tmp, out / "ablation.csv")
+    write_text_atomic(out / "ablation.md", "\n".join(lines) + "\n")
+    write_csv_atomic(
+        out / "ablation.csv",
+        ["variant", *METRIC_NAMES],
+        ([name, *[values.get(m, "n/a") for m in METRIC_NAMES]] for name, values in rows.items()),
+    )
     save_png(bar_chart(rows), out / "ablation.png")
     return rows
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> None:
