@@ -107,6 +107,7 @@ class ModuleConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     panel_every_n_epochs: int = 1
     panel_rows: int = 4
+    max_nonfinite_steps: int = 5
 
 
 @dataclass

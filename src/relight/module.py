@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from relight.models.s3net import batch_input
 from relight.panels import panel_rows, save_png
 
 Batch = dict[str, Any]
+log = logging.getLogger(__name__)
 #: Frozen networks re-resolved by every run (VGG19 of the loss, LPIPS of the metrics): not
 #: training state, so checkpoints neither store nor require them.
 FROZEN_PREFIXES = ("loss.", "val_metrics.", "test_metrics.")
@@ -40,6 +42,9 @@ class RelightModule(L.LightningModule):
         panel_rows: how many items a panel shows.
         net_config: the network's constructor arguments, stored in checkpoints so that
             evaluation and prediction can rebuild it.
+        max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (no backward,
+            no optimiser step) and counted (``train/nonfinite_steps``); more than this many
+            in a row stops training with ``FloatingPointError``.
 
     Logs ``train/loss`` and each term (``train/charbonnier``, ...), ``val/psnr``,
     ``val/ssim``, ``val/lpips``, ``val/mps``, ``val/mps_best`` (LPIPS and MPS only when
@@ -56,6 +61,7 @@ class RelightModule(L.LightningModule):
         panel_every_n_epochs: int = 1,
         panel_rows: int = 4,
         net_config: dict[str, Any] | None = None,
+        max_nonfinite_steps: int = 5,
     ) -> None:
         super().__init__()
         # plain containers (not DictConfig) so that checkpoints load with weights_only=True
@@ -72,6 +78,8 @@ class RelightModule(L.LightningModule):
         self.val_mps_best = MaxMetric()
         self.val_ssim_best = MaxMetric()
         self._panel_batch: Batch | None = None
+        self.nonfinite_steps = 0  # skipped steps in this run
+        self._nonfinite_in_a_row = 0
 
     @property
     def lpips_available(self) -> bool:
@@ -88,6 +96,16 @@ class RelightModule(L.LightningModule):
         return self.net(batch_input(batch, self.net.config.depth))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = [
+            k
+            for k, v in checkpoint["state_dict"].items()
+            if v.is_floating_point() and not torch.isfinite(v).all()
+        ]
+        if bad:
+            raise FloatingPointError(
+                f"refusing to write a checkpoint with non-finite weights ({len(bad)} tensors, "
+                f"e.g. {bad[:3]}); the previous checkpoint is intact"
+            )
         checkpoint["state_dict"] = {
             k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(FROZEN_PREFIXES)
         }
@@ -99,14 +117,42 @@ class RelightModule(L.LightningModule):
         state.update({k: v for k, v in self.state_dict().items() if k.startswith(FROZEN_PREFIXES)})
         checkpoint["state_dict"] = state
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         prediction = self(batch)
         total, parts = self.loss(prediction, batch["target"])
         size = prediction.shape[0]
+        # every rank skips together, or DDP would wait for the missing gradients
+        finite = self.trainer.strategy.reduce_boolean_decision(
+            bool(torch.isfinite(total)), all=True
+        )
+        if not finite:
+            return self._skip_nonfinite(total, parts, batch)
+        self._nonfinite_in_a_row = 0
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         for name, value in parts.items():
             self.log(f"train/{name}", value, batch_size=size)
         return total
+
+    def _skip_nonfinite(
+        self, total: torch.Tensor, parts: dict[str, torch.Tensor], batch: Batch
+    ) -> None:
+        self.nonfinite_steps += 1
+        self._nonfinite_in_a_row += 1
+        self.log("train/nonfinite_steps", float(self.nonfinite_steps), batch_size=1)
+        terms = ", ".join(f"{k}={v.item():.4g}" for k, v in parts.items())
+        message = (
+            f"non-finite loss at global step {self.global_step} (total={total.item()}, {terms}; "
+            f"items: {list(batch.get('name', []))})"
+        )
+        limit = int(self.hparams.max_nonfinite_steps)
+        if self._nonfinite_in_a_row > limit:
+            raise FloatingPointError(
+                f"{message}: {self._nonfinite_in_a_row} steps in a row (limit "
+                f"model.max_nonfinite_steps={limit}). Lower the learning rate, check the data "
+                "named above, or resume from the last checkpoint (it holds no NaN)."
+            )
+        log.warning("%s: step skipped (%d in a row)", message, self._nonfinite_in_a_row)
+        return None
 
     def _evaluate(self, batch: Batch, metrics: RelightMetrics) -> torch.Tensor:
         if "target" not in batch:
