@@ -134,3 +134,12 @@ def test_checkpoint_from_another_variant_is_refused(train_cfg, tmp_path):
         match=r"does not match this model variant \(\d+ unexpected: attention16\.channel_attention",
     ):
         net_from_checkpoint(other)
+
+
+def test_same_seed_same_metrics(train_cfg):
+    first = train(train_cfg("trainer.max_epochs=2", "evaluate=false", run="a"))
+    second = train(train_cfg("trainer.max_epochs=2", "evaluate=false", run="b"))
+    keys = ["train/loss", "val/psnr", "val/ssim", "val/mps", "test/psnr", "test/ssim"]
+    assert [first[k] for k in keys] == [second[k] for k in keys]
+    third = train(train_cfg("trainer.max_epochs=2", "evaluate=false", "seed=7", run="c"))
+    assert third["train/loss"] != first["train/loss"]
