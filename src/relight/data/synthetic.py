@@ -38,6 +38,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from relight.data.vidit import DIRECTIONS, TEMPERATURES
+from relight.panels import save_png
 
 AZIMUTH = {"E": 0, "NE": 45, "N": 90, "NW": 135, "W": 180, "SW": 225, "S": 270, "SE": 315}
 LIGHT_ELEVATION_DEG = 35.0
@@ -299,14 +300,8 @@ def _render_job(job: tuple) -> tuple[str, float]:
         rgb = to_srgb8(linear)
         rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=2)
         for output in outputs:
-            _atomic_save_png(Path(output), Image.fromarray(rgba, "RGBA"))
+            save_png(Image.fromarray(rgba, "RGBA"), output)
     return outputs[0], time.perf_counter() - start
-
-
-def _atomic_save_png(path: Path, image: Image.Image) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
 
 
 def _atomic_save_npy(path: Path, record: dict) -> None:
@@ -398,7 +393,7 @@ def render_minividit(
                 _render_job(job)
     seconds = time.perf_counter() - start
     sheet = contact_sheet(train_dir, train_ids[0], settings.temperatures, settings.directions)
-    _atomic_save_png(out / "contact_sheet.png", sheet)
+    save_png(sheet, out / "contact_sheet.png")
     summary = {
         "settings": asdict(settings), "variant": variant, "rendered": len(jobs),
         "seconds": round(seconds, 1), "train_scenes": train_ids, "val_scenes": val_ids,
