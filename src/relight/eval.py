@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
@@ -23,7 +22,7 @@ from relight.config import register_configs
 from relight.data import PairsDataset, index_pairs
 from relight.data.cache import FileReader
 from relight.data.transforms import check_image_size
-from relight.evaluation import evaluate
+from relight.evaluation import evaluate, pick_device
 from relight.metrics import RelightMetrics
 from relight.train import CONFIG_DIR
 
@@ -31,19 +30,13 @@ log = logging.getLogger("relight.eval")
 register_configs()
 
 
-def pick_device(name: str) -> torch.device:
-    """``auto``: CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def eval_dataset(cfg: DictConfig) -> Dataset:
     """The pairs folder when given, else the data config's ``split`` (val or test)."""
     size = check_image_size(cfg.image_size if cfg.image_size is not None else cfg.data.image_size)
     if cfg.pairs_dir:
-        pairs = index_pairs(cfg.pairs_dir, cfg.gt_dir)
-        return PairsDataset(pairs, FileReader(size, cfg.data.get("allow_pickle", True)))
+        allow_pickle = cfg.data.get("allow_pickle", True)
+        pairs = index_pairs(cfg.pairs_dir, cfg.gt_dir, allow_pickle=allow_pickle)
+        return PairsDataset(pairs, FileReader(size, allow_pickle))
     if cfg.split not in {"val", "test"}:
         raise ValueError(f"split must be 'val' or 'test', got '{cfg.split}'")
     datamodule = instantiate(cfg.data, image_size=size)

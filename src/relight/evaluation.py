@@ -21,6 +21,13 @@ from relight.panels import panel_rows, save_png
 METRIC_NAMES = ("psnr", "ssim", "lpips", "mps")
 
 
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def relight_batch(net: S3Net, batch: dict[str, Any]) -> torch.Tensor:
     """The network's output for a batch dict, clamped to [0, 1]."""
     return net(batch_input(batch, net.config.depth)).clamp(0, 1)
@@ -81,8 +88,9 @@ def evaluate(
     if metrics.lpips is not None:
         metrics.lpips.to(device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    if len(dataset) == 0:
+        raise ValueError("nothing to evaluate: the dataset is empty")
     rows: list[dict[str, Any]] = []
-    keep: dict[str, dict[str, torch.Tensor]] = {}
     for batch in tqdm(loader, desc="evaluating", disable=not progress):
         if "target" not in batch:
             raise ValueError("evaluation needs ground truth (a target/ folder or gt_dir)")
@@ -97,8 +105,6 @@ def evaluate(
             row.update({k: v[i] for k, v in model_scores.items()})
             row.update({f"identity_{k}": v[i] for k, v in identity_scores.items()})
             rows.append(row)
-            item = {k: v[i].cpu() for k, v in batch.items() if torch.is_tensor(v)}
-            keep[name] = {**item, "prediction": prediction[i].cpu()}
             if save_images:
                 save_png(prediction[i], output / "images" / f"{name}.png")
     rank_by = "mps" if metrics.lpips is not None else "ssim"
@@ -122,11 +128,14 @@ def evaluate(
     columns = list(rows[0])
     write_csv_atomic(output / "metrics.csv", columns, ([r[c] for c in columns] for r in rows))
     if grid_cases:
+        # only the shown items are loaded again: nothing else is kept in memory
+        index = {r["name"]: i for i, r in enumerate(rows)}
         cases = summary["worst"] + [n for n in summary["best"] if n not in summary["worst"]]
-        stacked = {k: torch.stack([keep[n][k] for n in cases]) for k in keep[cases[0]]}
-        grid = panel_rows(
-            stacked, stacked["prediction"], max_rows=len(cases), depth=net.config.depth
-        )
+        items = [dataset[index[n]] for n in cases]
+        stacked = {k: torch.stack([item[k] for item in items]).to(device)
+                   for k, v in items[0].items() if torch.is_tensor(v)}  # fmt: skip
+        prediction = relight_batch(net, stacked)
+        grid = panel_rows(stacked, prediction, max_rows=len(cases), depth=net.config.depth)
         save_png(grid, output / "cases.png")
     summary["table"] = format_table(results, metrics.convention)
     return summary

@@ -78,6 +78,7 @@ class RelightModule(L.LightningModule):
         self.val_mps_best = MaxMetric()
         self.val_ssim_best = MaxMetric()
         self._panel_batch: Batch | None = None
+        self._restored_best: dict[str, float] = {}
         self.nonfinite_steps = 0  # skipped steps in this run
         self._nonfinite_in_a_row = 0
 
@@ -109,6 +110,10 @@ class RelightModule(L.LightningModule):
         checkpoint["state_dict"] = {
             k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(FROZEN_PREFIXES)
         }
+        best = {"mps": self.val_mps_best, "ssim": self.val_ssim_best}
+        checkpoint["relight_best"] = {
+            k: float(m.compute()) for k, m in best.items() if m.update_called
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = {
@@ -116,6 +121,7 @@ class RelightModule(L.LightningModule):
         }
         state.update({k: v for k, v in self.state_dict().items() if k.startswith(FROZEN_PREFIXES)})
         checkpoint["state_dict"] = state
+        self._restored_best = dict(checkpoint.get("relight_best", {}))
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         prediction = self(batch)
@@ -164,9 +170,12 @@ class RelightModule(L.LightningModule):
         return prediction
 
     def on_train_start(self) -> None:
-        # the sanity check's few batches must not count as a best score
+        # the sanity check's few batches must not count as a best score; a resumed run
+        # starts from the best scores its checkpoint recorded
         self.val_mps_best.reset()
         self.val_ssim_best.reset()
+        for name, value in self._restored_best.items():
+            getattr(self, f"val_{name}_best").update(torch.tensor(value))
 
     def on_validation_epoch_start(self) -> None:
         self.val_metrics.reset()
@@ -203,10 +212,8 @@ class RelightModule(L.LightningModule):
         batch, self._panel_batch = self._panel_batch, None
         if not every or batch is None or self.trainer.sanity_checking:
             return
-        last = (
-            self.trainer.max_epochs is not None
-            and self.current_epoch + 1 >= self.trainer.max_epochs
-        )
+        max_epochs = self.trainer.max_epochs
+        last = max_epochs is not None and max_epochs > 0 and self.current_epoch + 1 >= max_epochs
         if ((self.current_epoch + 1) % every and not last) or not self.trainer.is_global_zero:
             return
         grid = panel_rows(

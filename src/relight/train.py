@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from relight.checkpoints import link, net_from_checkpoint, newest_last_checkpoint
 from relight.config import register_configs
-from relight.evaluation import evaluate
+from relight.evaluation import evaluate, pick_device
 
 log = logging.getLogger("relight.train")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -126,6 +126,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
 
+    if cfg.group is None:  # a run is its own study unless a sweep names one
+        with open_dict(cfg):
+            cfg.group = cfg.run_name
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     loss = instantiate(cfg.loss)
     net_config = OmegaConf.to_container(cfg.model.net, resolve=True)
@@ -137,7 +140,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(resolved_config(cfg))
-    _record_wandb_id(loggers, output_dir)
+    if trainer.is_global_zero:
+        _record_wandb_id(loggers, output_dir)
 
     if cfg.train:
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -147,7 +151,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         link(best, best.parent / "best.ckpt")
         link(output_dir, Path(cfg.paths.log_dir) / cfg.task_name / "latest")
     if cfg.test:
-        trainer.test(model=model, datamodule=datamodule, ckpt_path=str(best) if best else None)
+        # without a fit (train=false) the given checkpoint is what gets tested
+        tested = str(best) if best else ckpt_path
+        trainer.test(model=model, datamodule=datamodule, ckpt_path=tested)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.evaluate and best is not None and trainer.is_global_zero:
         summary = evaluate_best(best, datamodule, model, output_dir / "eval", cfg)
@@ -167,8 +173,8 @@ def evaluate_best(best: Path, datamodule: Any, model: Any, output: Path, cfg: Di
     """Evaluate the best checkpoint on the validation set and print the table."""
     net, _ = net_from_checkpoint(best)
     summary = evaluate(
-        net, datamodule.val_set, output, model.val_metrics, batch_size=cfg.data.batch_size,
-        progress=False,
+        net, datamodule.val_set, output, model.val_metrics, device=pick_device("auto"),
+        batch_size=cfg.data.batch_size, progress=False,
     )  # fmt: skip
     print(f"\nValidation ({summary['images']} images), best checkpoint {best.name}:\n")
     print(summary["table"])

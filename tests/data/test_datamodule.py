@@ -133,3 +133,15 @@ def test_truncated_png_at_load_time_names_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"Image001_3500_E\.png: corrupt or truncated"):
         for i in range(len(dm.train_set)):
             dm.train_set[i]
+
+
+def test_cache_is_shared_by_paths_that_reach_the_same_files(train_root, tmp_path):
+    link = tmp_path / "linked_train"
+    link.symlink_to(train_root)
+    cache = tmp_path / "cache"
+    first = VIDITDataModule(link, image_size=32, val_scenes=[1, 4], cache_dir=cache)
+    first.prepare_data()  # builds the cache (one process in DDP)
+    second = VIDITDataModule(train_root, image_size=32, val_scenes=[1, 4], cache_dir=cache)
+    second.setup("fit")
+    assert len(list(cache.iterdir())) == 1
+    assert second.train_set[0]["input"].shape == (3, 32, 32)

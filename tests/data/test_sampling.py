@@ -105,6 +105,9 @@ def test_epoch_sampler_shards_ranks_disjointly():
     keys = list(sampler)
     assert sorted(k - 2 * length for k in keys) == list(range(length))
     assert list(EpochSampler(length, shuffle=False)) == list(range(length))
+    # more ranks than items: every rank still gets its item (padding cycles)
+    tiny = [list(EpochSampler(3, shuffle=False, rank=r, world_size=8)) for r in range(8)]
+    assert [len(s) for s in tiny] == [1] * 8 and {k for s in tiny for k in s} == {0, 1, 2}
 
 
 def _shard_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:

@@ -57,3 +57,30 @@ def test_eval_missing_checkpoint(tmp_path):
     cfg = compose_cfg("eval", ["ckpt_path=/no/such.ckpt"], tmp_path)
     with pytest.raises(CheckpointError, match="checkpoint not found: /no/such.ckpt"):
         run_eval(cfg)
+
+
+def test_eval_refuses_pickled_depth_when_disabled(trained_checkpoint, tiny_data, tmp_path):
+    cfg = compose_cfg(
+        "eval",
+        [
+            f"ckpt_path={trained_checkpoint}",
+            f"pairs_dir={tiny_data['pairs']}",
+            "data=vidit",
+            f"data.root={tiny_data['train']}",
+            "data.allow_pickle=false",
+            "image_size=64",
+        ],  # fmt: skip
+        tmp_path,
+    )
+    with pytest.raises(ValueError, match=r"input/Pair000\.npy: .*pickled"):
+        run_eval(cfg)
+
+
+def test_evaluate_an_empty_dataset_is_a_clear_error(trained_checkpoint, tmp_path):
+    from relight.checkpoints import net_from_checkpoint
+    from relight.evaluation import evaluate
+    from relight.metrics import RelightMetrics
+
+    net, _ = net_from_checkpoint(trained_checkpoint)
+    with pytest.raises(ValueError, match="dataset is empty"):
+        evaluate(net, [], tmp_path, RelightMetrics(lpips_weights="none"))

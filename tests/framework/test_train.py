@@ -37,6 +37,8 @@ def test_train_test_evaluate_and_stable_paths(train_cfg, tmp_path):
         assert key in metrics, key
     best = run / "checkpoints" / "best.ckpt"
     assert best.is_symlink() and best.resolve().is_file()
+    assert not (run / "checkpoints" / "last.ckpt").is_symlink()  # a copy of the newest state
+    assert cfg.group == cfg.run_name  # a run without a sweep is its own W&B group
     assert (tmp_path / "logs" / "train" / "latest").resolve() == run.resolve()
     assert sorted(p.name for p in (run / "eval").iterdir()) == [
         "cases.png",
@@ -56,7 +58,7 @@ def test_train_test_evaluate_and_stable_paths(train_cfg, tmp_path):
 
 def test_resume_continues_the_epoch_count(train_cfg):
     first = train_cfg("trainer.max_epochs=1", "run_name=resumable", run="first")
-    train(first)
+    first_metrics = train(first)
     last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
     assert read_checkpoint(last)["epoch"] == 0
     second = train_cfg(
@@ -67,7 +69,9 @@ def test_resume_continues_the_epoch_count(train_cfg):
         "loss.vgg_weights=none",
         run="second",
     )  # the frozen loss networks may differ between runs
-    train(second)
+    second_metrics = train(second)
+    # the best score carries over: it is the best over both runs' epochs
+    assert second_metrics["val/ssim_best"] >= first_metrics["val/ssim_best"]
     resumed = read_checkpoint(Path(second.paths.output_dir) / "checkpoints" / "last.ckpt")
     assert resumed["epoch"] == 1
     assert resumed["global_step"] == 2 * read_checkpoint(last)["global_step"]
@@ -143,3 +147,11 @@ def test_same_seed_same_metrics(train_cfg):
     assert [first[k] for k in keys] == [second[k] for k in keys]
     third = train(train_cfg("trainer.max_epochs=2", "evaluate=false", "seed=7", run="c"))
     assert third["train/loss"] != first["train/loss"]
+
+
+def test_train_false_tests_the_given_checkpoint(train_cfg):
+    cfg = train_cfg("evaluate=false", run="fit")
+    fitted = train(cfg)
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    only_test = train(train_cfg("train=false", f"ckpt_path={best}", "evaluate=false", run="test"))
+    assert only_test["test/psnr"] == pytest.approx(fitted["test/psnr"], abs=1e-5)

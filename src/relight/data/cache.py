@@ -75,8 +75,9 @@ class CachedReader:
         progress: bool = True,
     ) -> CachedReader:
         """Open the cache of these files at this size, decoding them first if needed."""
-        images = sorted({Path(p) for p in images})
-        depths = sorted({Path(p) for p in depths})
+        # resolved paths: the same files reached through another path still match
+        images = sorted({Path(p).resolve() for p in images})
+        depths = sorted({Path(p).resolve() for p in depths})
         folder = Path(cache_dir) / cache_key(images, depths, image_size)
         if (folder / "index.json").is_file():
             return cls(folder)
@@ -130,12 +131,14 @@ class CachedReader:
     def image(self, path: Path) -> torch.Tensor:
         """(3, S, S) float32 RGB in [0, 1]."""
         images, _ = self._arrays()
-        array = np.array(images[self.image_rows[Path(path)]])  # copy out of the read-only map
+        array = np.array(
+            images[self.image_rows[Path(path).resolve()]]
+        )  # copy out of the read-only map
         return torch.from_numpy(array).permute(2, 0, 1).float().div_(255)
 
     def depth(self, path: Path) -> torch.Tensor:
         """(1, S, S) float32 depth."""
         _, depths = self._arrays()
-        return torch.from_numpy(np.asarray(depths[self.depth_rows[Path(path)]], dtype=np.float32))[
-            None
-        ]
+        return torch.from_numpy(
+            np.asarray(depths[self.depth_rows[Path(path).resolve()]], dtype=np.float32)
+        )[None]

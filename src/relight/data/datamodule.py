@@ -85,6 +85,17 @@ class VIDITDataModule(L.LightningDataModule):
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
 
+    def prepare_data(self) -> None:
+        """Build the decoded-data cache once (Lightning runs this on one process only;
+        every rank's :meth:`setup` then opens it)."""
+        if self.cache_dir is not None:
+            scenes = index_vidit(self.root, allow_pickle=self.allow_pickle)
+            pairs = (
+                self._pairs(self.pairs_dir, self.gt_dir),
+                self._pairs(self.test_pairs_dir, None),
+            )
+            self._reader(scenes, *pairs)
+
     def setup(self, stage: str | None = None) -> None:
         """Index the folders (all checks happen here, before training) and build the sets."""
         if self.train_set is not None:
@@ -106,7 +117,7 @@ class VIDITDataModule(L.LightningDataModule):
                 "no validation data: give data.pairs_dir or hold out scenes (data.val_ratio > 0 "
                 "or data.val_scenes)"
             )
-        reader = self._reader(val_pairs, test_pairs)
+        reader = self._reader(self.scenes, val_pairs, test_pairs)
         train_sampler = GuideSampler(
             self.scenes, self.train_ids, self.seed, self.samples_per_scene, self.allow_same_lighting
         )
@@ -126,11 +137,14 @@ class VIDITDataModule(L.LightningDataModule):
             return None
         return index_pairs(folder, gt_dir, allow_pickle=self.allow_pickle)
 
-    def _reader(self, *pair_sets: list[PairFiles] | None) -> FileReader | CachedReader:
+    def _reader(
+        self, scenes: dict[int, Scene], *pair_sets: list[PairFiles] | None
+    ) -> FileReader | CachedReader:
+        """A file reader, or the cache of every file (built here when it is missing)."""
         if self.cache_dir is None:
             return FileReader(self.image_size, self.allow_pickle)
-        images = [p for scene in self.scenes.values() for p in scene.images.values()]
-        depths = [scene.depth for scene in self.scenes.values()]
+        images = [p for scene in scenes.values() for p in scene.images.values()]
+        depths = [scene.depth for scene in scenes.values()]
         for pairs in pair_sets:
             for pair in pairs or []:
                 images += [pair.input, pair.guide] + ([pair.target] if pair.target else [])
@@ -211,8 +225,10 @@ class MiniVIDITDataModule(VIDITDataModule):
             if {k: v for k, v in saved.items() if k != "variant"} == {
                 k: v for k, v in wanted.items() if k != "variant"
             }:
+                super().prepare_data()
                 return
         render_minividit(self.dataset_dir, self.render_settings)
+        super().prepare_data()
 
     def setup(self, stage: str | None = None) -> None:
         if not (self.dataset_dir / "minividit.json").is_file():

@@ -174,6 +174,6 @@ class EpochSampler(Sampler[int]):
         else:
             order = list(range(self.length))
         total = -(-self.length // world) * world
-        order += order[: total - len(order)]
+        order = (order * -(-total // max(self.length, 1)))[:total]  # pad by cycling
         for index in order[rank::world]:
             yield self.epoch * self.length + index
