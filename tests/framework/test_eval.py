@@ -9,19 +9,15 @@ from relight.eval import run_eval
 from .conftest import compose_cfg
 
 
+def pairs_eval_cfg(checkpoint, tiny_data, tmp_path, *extra: str):
+    """relight-eval of ``checkpoint`` on the tiny pairs folder at 64²."""
+    args = [f"ckpt_path={checkpoint}", f"pairs_dir={tiny_data['pairs']}", "data=vidit",
+            f"data.root={tiny_data['train']}", "image_size=64", *extra]  # fmt: skip
+    return compose_cfg("eval", args, tmp_path)
+
+
 def test_eval_on_a_pairs_folder(trained_checkpoint, tiny_data, tmp_path):
-    cfg = compose_cfg(
-        "eval",
-        [
-            f"ckpt_path={trained_checkpoint}",
-            f"pairs_dir={tiny_data['pairs']}",
-            "data=vidit",
-            f"data.root={tiny_data['train']}",
-            "metrics.lpips_weights=none",
-            "image_size=64",
-        ],  # fmt: skip
-        tmp_path,
-    )
+    cfg = pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path, "metrics.lpips_weights=none")
     summary = run_eval(cfg)
     out = Path(cfg.paths.output_dir)
     saved = json.loads((out / "metrics.json").read_text())
@@ -60,18 +56,7 @@ def test_eval_missing_checkpoint(tmp_path):
 
 
 def test_eval_refuses_pickled_depth_when_disabled(trained_checkpoint, tiny_data, tmp_path):
-    cfg = compose_cfg(
-        "eval",
-        [
-            f"ckpt_path={trained_checkpoint}",
-            f"pairs_dir={tiny_data['pairs']}",
-            "data=vidit",
-            f"data.root={tiny_data['train']}",
-            "data.allow_pickle=false",
-            "image_size=64",
-        ],  # fmt: skip
-        tmp_path,
-    )
+    cfg = pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path, "data.allow_pickle=false")
     with pytest.raises(ValueError, match=r"input/Pair000\.npy: .*pickled"):
         run_eval(cfg)
 
