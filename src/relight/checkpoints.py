@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import random
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from relight.models import S3Net
 
@@ -70,16 +75,110 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], orig
     net.load_state_dict(state, strict=True)
 
 
-def newest_last_checkpoint(
-    root: Path, patterns: list[str], exclude: Path | None = None
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a checkpoint file cannot be used (``None`` when it looks complete).
+
+    ``torch.save`` writes a zip archive whose index sits at the very end, so a file cut
+    short by a crash is caught here without loading hundreds of megabytes.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if not any(name.endswith("data.pkl") for name in archive.namelist()):
+                return "not a torch checkpoint (no data.pkl inside)"
+    except (OSError, zipfile.BadZipFile) as error:
+        return f"incomplete or corrupt ({error}); probably cut short by a crash"
+    return None
+
+
+def newest_complete_checkpoint(
+    root: Path, patterns: list[str], exclude: Path | None = None, skip_closed: bool = False
 ) -> Path | None:
-    """The most recent ``last.ckpt`` matching any glob pattern under ``root`` (outside
-    ``exclude``, the current run's folder)."""
+    """The most recent complete checkpoint matching any glob pattern under ``root``.
+
+    Files inside ``exclude`` (the current run's folder) are ignored, and with
+    ``skip_closed`` so are runs that finished or were already resumed (see
+    :func:`close_run`). A truncated file is reported with a warning and the next older
+    checkpoint is taken instead.
+    """
     candidates = [
         p for pattern in patterns for p in root.glob(pattern)
-        if exclude is None or exclude.resolve() not in p.resolve().parents
+        if (exclude is None or exclude.resolve() not in p.resolve().parents)
+        and not (skip_closed and run_closed(p.parents[1]))
     ]  # fmt: skip
-    return max(candidates, key=lambda p: p.stat().st_mtime, default=None)
+    for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        warnings.warn(
+            f"skipping checkpoint {path}: {problem}; falling back to the previous one",
+            stacklevel=2,
+        )
+    return None
+
+
+#: Marker files of a run folder that must not be resumed again.
+FINISHED, RESUMED = "FINISHED", "RESUMED"
+
+
+def close_run(run_dir: Path, marker: str, text: str = "") -> None:
+    """Mark a run folder as finished, or as resumed by another run (``text`` says which)."""
+    (Path(run_dir) / marker).write_text(text)
+
+
+def run_closed(run_dir: Path) -> bool:
+    """Whether a run folder finished or was resumed by a later run."""
+    return (run_dir / FINISHED).exists() or (run_dir / RESUMED).exists()
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file beside the target, synced, then renamed.
+
+    A crash or ``kill -9`` while saving leaves the previous checkpoint intact, never a
+    truncated one (Lightning's default writes into the system temp folder and copies, and
+    holds a second in-memory copy of the checkpoint).
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike[str], storage_options: Any = None
+    ) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                torch.save(checkpoint, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def rng_states() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and CUDA) RNG states, as ``weights_only``-safe values."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what :func:`rng_states` returned."""
+    if "python" in states:
+        version, internal, gauss = states["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in states:
+        kind, keys, position, has_gauss, gauss = states["numpy"]
+        np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    if "torch" in states:
+        torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def link(target: Path, link_path: Path) -> None:

@@ -152,7 +152,7 @@ class TrainConfig:
     test: bool = True
     evaluate: bool = True
     ckpt_path: str | None = None
-    auto_resume: bool = False
+    auto_resume: bool = True
     float32_matmul_precision: str | None = None
     optimized_metric: str | None = None
     data: Any = MISSING

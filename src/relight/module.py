@@ -12,6 +12,7 @@ import lightning as L
 import torch
 from torchmetrics import MaxMetric
 
+from relight.checkpoints import rng_states, set_rng_states
 from relight.losses import CompositeLoss
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
@@ -114,6 +115,7 @@ class RelightModule(L.LightningModule):
         checkpoint["relight_best"] = {
             k: float(m.compute()) for k, m in best.items() if m.update_called
         }
+        checkpoint["rng_states"] = rng_states()  # a resumed run draws what this one would
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = {
@@ -122,6 +124,8 @@ class RelightModule(L.LightningModule):
         state.update({k: v for k, v in self.state_dict().items() if k.startswith(FROZEN_PREFIXES)})
         checkpoint["state_dict"] = state
         self._restored_best = dict(checkpoint.get("relight_best", {}))
+        if "rng_states" in checkpoint:
+            set_rng_states(checkpoint["rng_states"])
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         prediction = self(batch)

@@ -17,7 +17,15 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from relight.checkpoints import link, net_from_checkpoint, newest_last_checkpoint
+from relight.checkpoints import (
+    FINISHED,
+    RESUMED,
+    AtomicCheckpointIO,
+    close_run,
+    link,
+    net_from_checkpoint,
+    newest_complete_checkpoint,
+)
 from relight.config import register_configs
 from relight.evaluation import evaluate, pick_device
 
@@ -34,20 +42,30 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
 
 
+#: What a run can resume from: the copy of its newest state written after validation and
+#: the step checkpoints written every ``callbacks.step_checkpoint.every_n_train_steps``.
+RESUMABLE = ("last.ckpt", "step_*.ckpt")
+
+
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """``ckpt_path``: ``null``, a file, or ``last``: the newest ``last.ckpt`` of the same
-    run name and variant, from single runs or sweep jobs; ``auto_resume`` resumes from
-    that newest one when it exists."""
+    """``ckpt_path``: ``null``, a file, or ``last``: the newest complete checkpoint of the
+    same run name and variant, from single runs or sweep jobs. ``auto_resume`` resumes the
+    newest run of that name and variant that neither finished nor was resumed already (a
+    crashed or killed run), and starts fresh when there is none. A checkpoint truncated by
+    a crash is skipped (with a warning) for the previous one."""
     root = Path(cfg.paths.log_dir) / cfg.task_name
-    patterns = [
-        f"{cfg.run_name}/{cfg.variant}_*/checkpoints/last.ckpt",
-        f"multiruns/*/*_{cfg.run_name}_{cfg.variant}/checkpoints/last.ckpt",
+    folders = [
+        f"{cfg.run_name}/{cfg.variant}_*/checkpoints",
+        f"multiruns/*/*_{cfg.run_name}_{cfg.variant}/checkpoints",
     ]
+    patterns = [f"{folder}/{name}" for folder in folders for name in RESUMABLE]
     if cfg.ckpt_path == "last" or (cfg.ckpt_path is None and cfg.auto_resume):
-        found = newest_last_checkpoint(root, patterns, exclude=Path(cfg.paths.output_dir))
+        found = newest_complete_checkpoint(
+            root, patterns, exclude=Path(cfg.paths.output_dir), skip_closed=cfg.ckpt_path is None
+        )
         if found is None and cfg.ckpt_path == "last":
             raise FileNotFoundError(
-                f"ckpt_path=last: no last.ckpt of run '{cfg.run_name}' variant "
+                f"ckpt_path=last: no complete checkpoint of run '{cfg.run_name}' variant "
                 f"'{cfg.variant}' under {root} ({' or '.join(patterns)})"
             )
         if found is not None:
@@ -137,14 +155,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = resolve_ckpt_path(cfg)
     callbacks = instantiate_callbacks(cfg.get("callbacks"), model.selection_metric)
     loggers = instantiate_loggers(cfg.get("logger"), ckpt_path, switch_tags(cfg))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     for logger in loggers:
         logger.log_hyperparams(resolved_config(cfg))
     if trainer.is_global_zero:
         _record_wandb_id(loggers, output_dir)
 
     if cfg.train:
+        found_by_name = cfg.ckpt_path in (None, "last")  # not a file the user named
+        if ckpt_path is not None and found_by_name and trainer.is_global_zero:
+            # the next auto_resume continues from this run, not from the one it resumes
+            close_run(Path(ckpt_path).parents[1], RESUMED, f"resumed by {output_dir}\n")
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+        if not trainer.interrupted and trainer.is_global_zero:
+            close_run(output_dir, FINISHED)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = _best_checkpoint(trainer)
     if best is not None and trainer.is_global_zero:

@@ -85,7 +85,9 @@ def test_resume_continues_the_epoch_count(train_cfg):
 
 
 def test_auto_resume_and_missing_last(train_cfg):
-    with pytest.raises(FileNotFoundError, match="ckpt_path=last: no last.ckpt of run 'never_ran'"):
+    with pytest.raises(
+        FileNotFoundError, match="ckpt_path=last: no complete checkpoint of run .never_ran."
+    ):
         train(train_cfg("ckpt_path=last", "run_name=never_ran"))
     with pytest.raises(FileNotFoundError, match="checkpoint not found: /nope.ckpt"):
         train(train_cfg("ckpt_path=/nope.ckpt"))

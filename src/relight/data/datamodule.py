@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from relight.data.cache import CachedReader, FileReader
 from relight.data.datasets import FixedTripletDataset, PairsDataset, TripletDataset
+from relight.data.loader import ResumableDataLoader
 from relight.data.pairs import PairFiles, index_pairs
 from relight.data.sampling import EpochSampler, GuideSampler
 from relight.data.transforms import check_image_size
@@ -153,10 +154,12 @@ class VIDITDataModule(L.LightningDataModule):
             self.cache_dir, images, depths, self.image_size, self.allow_pickle
         )
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool, seed: int) -> DataLoader:
+    def _loader(
+        self, dataset: Dataset | None, shuffle: bool, seed: int, loader: type = DataLoader, **extra
+    ) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a data loader")
-        return DataLoader(
+        return loader(
             dataset,
             batch_size=self.batch_size,
             sampler=EpochSampler(len(dataset), shuffle=shuffle, seed=seed),
@@ -164,10 +167,21 @@ class VIDITDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
             drop_last=False,
+            **extra,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True, seed=self.seed)
+        """The training loader; its position inside an epoch is saved in checkpoints."""
+        return self._loader(
+            self.train_set, shuffle=True, seed=self.seed, loader=ResumableDataLoader,
+            batches_done=self._train_batches_done,
+        )  # fmt: skip
+
+    def _train_batches_done(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, seed=self.seed)

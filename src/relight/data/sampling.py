@@ -152,9 +152,16 @@ class EpochSampler(Sampler[int]):
         self.length, self.shuffle, self.seed = length, shuffle, seed
         self._rank, self._world_size = rank, world_size
         self.epoch = 0
+        self._resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def resume(self, epoch: int, skip: int) -> None:
+        """Start the next pass over ``epoch`` after this rank's first ``skip`` items (a run
+        restarted in the middle of an epoch continues where it stopped)."""
+        self.epoch = epoch
+        self._resume = (epoch, skip)
 
     def _dist(self) -> tuple[int, int]:
         if self._rank is not None and self._world_size is not None:
@@ -175,5 +182,10 @@ class EpochSampler(Sampler[int]):
             order = list(range(self.length))
         total = -(-self.length // world) * world
         order = (order * -(-total // max(self.length, 1)))[:total]  # pad by cycling
-        for index in order[rank::world]:
+        skip = 0
+        if self._resume is not None:
+            if self._resume[0] == self.epoch:
+                skip = self._resume[1]
+            self._resume = None
+        for index in order[rank::world][skip:]:
             yield self.epoch * self.length + index

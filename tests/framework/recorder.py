@@ -1,0 +1,55 @@
+"""A test callback: one JSON line per training step (what was trained on, the loss)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised by :class:`StepRecorder` to stop a run the way a crash would."""
+
+
+class StepRecorder(L.Callback):
+    """Appends ``{"step", "epoch", "batch", "names", "loss"}`` to ``path`` after each step.
+
+    ``crash_at_step`` raises :class:`SimulatedCrash` before that global step; ``sleep``
+    slows each step down so that a test can kill the process at a chosen moment.
+    """
+
+    def __init__(self, path: str, crash_at_step: int | None = None, sleep: float = 0.0) -> None:
+        self.path = Path(path)
+        self.crash_at_step, self.sleep = crash_at_step, sleep
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.crash_at_step is not None and trainer.global_step == self.crash_at_step:
+            raise SimulatedCrash(f"simulated crash before step {trainer.global_step}")
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        record = {
+            "step": trainer.global_step,
+            "epoch": trainer.current_epoch,
+            "batch": batch_idx,
+            "names": list(batch["name"]),
+            "loss": None if loss is None else float(loss),
+        }
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        time.sleep(self.sleep)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a :class:`StepRecorder` file."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -1,0 +1,123 @@
+"""Crash-safe training: a run stopped mid-epoch continues exactly where it stopped."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from relight.checkpoints import FINISHED, RESUMED, read_checkpoint
+from relight.train import train
+
+from .conftest import TINY, compose_cfg
+from .recorder import SimulatedCrash, read_records
+
+#: 4 scenes x 4 inputs = 16 items in batches of 2: 8 steps per epoch, a checkpoint every 3.
+EPOCH = [
+    "data.samples_per_scene=4",
+    "data.image_size=48",
+    "trainer.limit_train_batches=1.0",
+    "trainer.max_epochs=2",
+    "callbacks.step_checkpoint.every_n_train_steps=3",
+    "evaluate=false",
+    "test=false",
+]
+
+
+def recorded(train_cfg, log: Path, *overrides: str, run: str, crash_at: int | None = None):
+    cfg = train_cfg(
+        *EPOCH,
+        "+callbacks.recorder._target_=tests.framework.recorder.StepRecorder",
+        f"+callbacks.recorder.path={log}",
+        f"+callbacks.recorder.crash_at_step={'null' if crash_at is None else crash_at}",
+        *overrides,
+        run=run,
+    )
+    if crash_at is None:
+        return cfg, train(cfg)
+    with pytest.raises(SimulatedCrash):
+        train(cfg)
+    return cfg, None
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_data, tmp_path_factory) -> tuple[dict[str, float], list[dict]]:
+    """The metrics and step records of a run that never stopped."""
+    out = tmp_path_factory.mktemp("reference")
+    data = [f"data.root={tiny_data['train']}", f"data.pairs_dir={tiny_data['pairs']}"]
+    recorder = [
+        "+callbacks.recorder._target_=tests.framework.recorder.StepRecorder",
+        f"+callbacks.recorder.path={out / 'steps.jsonl'}",
+    ]
+    overrides = ["data=vidit", *data, "data.val_ratio=0.0", *TINY, *EPOCH, *recorder]
+    metrics = train(compose_cfg("train", overrides, out))
+    return metrics, read_records(out / "steps.jsonl")
+
+
+@pytest.mark.parametrize("crash_at", [11, 9], ids=["mid-epoch", "at-epoch-start"])
+def test_crashed_run_resumes_with_the_same_data_and_weights(
+    train_cfg, tmp_path, reference, crash_at
+):
+    """Crash before step 11 (newest checkpoint: step 9, in epoch 1) or before step 9 (newest:
+    the last.ckpt of epoch 0 and the step-6 one); the same command resumes and trains on
+    exactly the items, with exactly the losses, of a run that never stopped."""
+    reference, expected = reference
+    assert len(expected) == 16 and [r["step"] for r in expected] == list(range(1, 17))
+
+    crashed_cfg, _ = recorded(train_cfg, tmp_path / "a.jsonl", run="a", crash_at=crash_at)
+    crashed_dir = Path(crashed_cfg.paths.output_dir)
+    assert not (crashed_dir / FINISHED).exists()
+    resumed_cfg, resumed = recorded(train_cfg, tmp_path / "b.jsonl", run="b")  # same command
+    assert (
+        crashed_dir / RESUMED
+    ).read_text().strip() == f"resumed by {resumed_cfg.paths.output_dir}"
+    assert (Path(resumed_cfg.paths.output_dir) / FINISHED).exists()
+
+    before, after = read_records(tmp_path / "a.jsonl"), read_records(tmp_path / "b.jsonl")
+    assert [r["step"] for r in before] == list(range(1, crash_at + 1))
+    start = after[0]["step"] - 1  # the checkpoint the second run resumed from
+    assert start == (crash_at // 3) * 3 or start == 8  # the newest step or epoch checkpoint
+    combined = before[:start] + after
+    assert [r["step"] for r in combined] == list(range(1, 17))  # no gap, no repeat
+    for got, want in zip(combined, expected, strict=True):
+        assert (got["epoch"], got["batch"], got["names"]) == (
+            want["epoch"], want["batch"], want["names"],
+        ), got["step"]  # fmt: skip
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-5, abs=1e-6), got["step"]
+    for key in ("val/psnr", "val/ssim", "train/loss"):
+        assert resumed[key] == pytest.approx(reference[key], rel=1e-5), key
+
+    last = read_checkpoint(Path(resumed_cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 16 and last["epoch"] == 1
+    assert last["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 16
+
+
+def test_a_finished_run_is_not_resumed(train_cfg):
+    first = train(train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false", run="a"))
+    cfg = train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false", run="b")
+    second = train(cfg)  # the same command again: a new run, from scratch
+    assert second["train/loss"] == first["train/loss"]
+    checkpoint = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert checkpoint["global_step"] == 2
+
+
+def test_truncated_checkpoint_falls_back_to_the_previous_one(train_cfg, tmp_path):
+    crashed_cfg, _ = recorded(train_cfg, tmp_path / "a.jsonl", run="a", crash_at=11)
+    folder = Path(crashed_cfg.paths.output_dir) / "checkpoints"
+    newest = folder / "step_0000009.ckpt"
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 2])  # what a crash during a plain write leaves
+    with pytest.warns(UserWarning, match=r"skipping checkpoint .*step_0000009\.ckpt: incomplete"):
+        resumed_cfg, _ = recorded(train_cfg, tmp_path / "b.jsonl", run="b")
+    assert read_records(tmp_path / "b.jsonl")[0]["step"] == 9  # from last.ckpt (step 8)
+    with pytest.raises(Exception, match="step_0000009.ckpt: not a readable relight checkpoint"):
+        read_checkpoint(newest)
+    assert not list(folder.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_checkpoint_holds_rng_and_sampler_position(train_cfg, tmp_path):
+    cfg, _ = recorded(train_cfg, tmp_path / "a.jsonl", run="a", crash_at=5)
+    checkpoint = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "step_0000003.ckpt")
+    (loader,) = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert loader == {"epoch": 0, "batches_done": 3, "batch_size": 2, "items": 16, "batches": 8}
+    assert set(checkpoint["rng_states"]) >= {"python", "numpy", "torch"}
+    assert isinstance(checkpoint["rng_states"]["torch"], torch.Tensor)
