@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from relight.files import write_csv_atomic, write_text_atomic
+from relight.files import ensure_writable_dir, write_csv_atomic, write_text_atomic
 from relight.metrics import RelightMetrics, mps, psnr, ssim
 from relight.models import S3Net
 from relight.models.s3net import batch_input
@@ -81,8 +80,7 @@ def evaluate(
     """Relight every item, score it, write ``metrics.json``, ``metrics.csv``, ``images/``
     and ``cases.png`` (the worst and best items) into ``output_dir``; returns the summary.
     """
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
+    output = ensure_writable_dir(output_dir)
     device = torch.device(device)
     net = net.to(device).eval()
     if metrics.lpips is not None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from relight.files import atomic_write
+
 
 def depth_to_rgb(depth: torch.Tensor) -> torch.Tensor:
     """(1, H, W) depth -> (3, H, W) grey image scaled to its own [min, max]."""
@@ -42,10 +44,5 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 def save_png(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) -> Path:
     """Write a PNG atomically (temporary file + rename); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     pil = image if isinstance(image, Image.Image) else to_pil(image)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pil.save(tmp, format="PNG")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: pil.save(tmp, format="PNG"))

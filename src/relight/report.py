@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
 from relight.evaluation import METRIC_NAMES, format_table
-from relight.files import write_csv_atomic, write_text_atomic
+from relight.files import ensure_writable_dir, write_csv_atomic, write_text_atomic
 from relight.panels import save_png
 
 IDENTITY = "identity (output = input)"
@@ -136,8 +136,7 @@ def write_report(
 ) -> dict:
     """Write ``ablation.md``, ``ablation.csv`` and ``ablation.png``; returns the rows."""
     jobs = collect(sweep_dir)
-    out = Path(output) if output else Path(sweep_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(output or sweep_dir)
     rows = table_rows(jobs)
     convention = jobs[0].convention
     lines = [

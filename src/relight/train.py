@@ -10,6 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import hydra
 import lightning as L
@@ -28,6 +29,8 @@ from relight.checkpoints import (
 )
 from relight.config import register_configs
 from relight.evaluation import evaluate, pick_device
+from relight.files import ensure_writable_dir
+from relight.models.weights import host_reachable
 
 log = logging.getLogger("relight.train")
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -119,6 +122,7 @@ def instantiate_loggers(
         if node is None or "_target_" not in node:
             continue
         if node._target_.endswith("WandbLogger"):
+            check_wandb_reachable(node)
             with open_dict(node):
                 node.tags = [*(node.get("tags") or []), *extra_tags]
                 id_file = Path(resume_from).parents[1] / WANDB_ID_FILE if resume_from else None
@@ -129,6 +133,26 @@ def instantiate_loggers(
     return loggers
 
 
+def check_wandb_reachable(node: DictConfig) -> None:
+    """Online W&B logging needs its server: fail within seconds, saying what to do, instead
+    of hanging in ``wandb.init`` when it cannot be reached."""
+    mode = os.environ.get("WANDB_MODE", "").strip().lower()
+    if node.get("offline") or mode in {"offline", "disabled", "dryrun"}:
+        return
+    import wandb
+
+    url = os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url
+    parsed = urlparse(url)
+    host = parsed.hostname or url
+    if not host_reachable(host, parsed.port or (80 if parsed.scheme == "http" else 443)):
+        raise ConnectionError(
+            f"logger.wandb.offline=false but the W&B server {host} cannot be reached. Log "
+            "offline (logger.wandb.offline=true, the default, or WANDB_MODE=offline) and run "
+            "`wandb sync <run folder>/wandb/offline-run-*` later, or fix the network/"
+            "WANDB_BASE_URL."
+        )
+
+
 def _record_wandb_id(loggers: list[Any], output_dir: Path) -> None:
     for logger in loggers:
         if type(logger).__name__ == "WandbLogger":
@@ -137,8 +161,7 @@ def _record_wandb_id(loggers: list[Any], output_dir: Path) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, test the best checkpoint and evaluate it; returns the final metrics."""
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = ensure_writable_dir(cfg.paths.output_dir, "run folder (paths.output_dir)")
     if cfg.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
     if cfg.seed is not None:

@@ -6,7 +6,6 @@ import torch
 from safetensors.torch import save_file
 
 from relight.models import S3Net, WeightsUnavailableError, create_timm_model
-from relight.models import weights as weights_module
 
 
 def test_imagenet_weights_offline_fail_fast_with_three_ways():
@@ -22,7 +21,7 @@ def test_imagenet_weights_offline_fail_fast_with_three_ways():
 
 def test_unreachable_hub_fails_within_seconds(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(weights_module, "HUB_HOST", "hub.relight-test.invalid")
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.relight-test.invalid")
     start = time.monotonic()
     with pytest.raises(WeightsUnavailableError, match="unreachable"):
         create_timm_model("resnet18", "imagenet")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from relight.files import atomic_write
+
 #: Authors' module prefix -> ours (applied in order, first match wins).
 _PREFIXES: tuple[tuple[str, str], ...] = (
     ("encoder.", "encoder."),
@@ -152,10 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("output", type=Path, help="where to write our state dict (.pt)")
     args = parser.parse_args(argv)
     state = convert_authors_checkpoint(args.source)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(args.output.name + ".tmp")
-    torch.save({"state_dict": state, "source": str(args.source)}, tmp)
-    os.replace(tmp, args.output)
+    payload = {"state_dict": state, "source": str(args.source)}
+    atomic_write(args.output, lambda tmp: torch.save(payload, tmp))
     print(f"wrote {len(state)} tensors to {args.output}")
 
 

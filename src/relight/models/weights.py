@@ -24,6 +24,7 @@ import threading
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import timm
 import torch
@@ -31,7 +32,9 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-HUB_HOST = "huggingface.co"
+HUB_ENDPOINT = "https://huggingface.co"
+#: Seconds a silent server may keep a weights download waiting before it counts as failed.
+DOWNLOAD_TIMEOUT_S = 20.0
 HUB_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 WEIGHT_CHOICES = ("imagenet", "none", "<path to a local weights file>")
 
@@ -43,6 +46,12 @@ class WeightsUnavailableError(RuntimeError):
 def hub_offline() -> bool:
     """True when ``HF_HUB_OFFLINE`` asks the Hugging Face hub client never to connect."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_host() -> str:
+    """The Hugging Face hub's host name (``HF_ENDPOINT`` when a mirror is set)."""
+    endpoint = os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT
+    return urlparse(endpoint).hostname or endpoint
 
 
 def host_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
@@ -136,8 +145,8 @@ def create_timm_model(
     reason = None
     if hub_offline():
         reason = "is not in the local Hugging Face cache and HF_HUB_OFFLINE=1"
-    elif repo_id and not host_reachable(HUB_HOST):
-        reason = f"is not in the local Hugging Face cache and {HUB_HOST} is unreachable"
+    elif repo_id and not host_reachable(hub_host()):
+        reason = f"is not in the local Hugging Face cache and {hub_host()} is unreachable"
     if reason is None:
         try:
             return timm.create_model(name, pretrained=True, **kwargs)
@@ -194,10 +203,11 @@ def torchvision_state_dict(
     if cached.is_file():
         return load_torch_file(cached, f"the LPIPS backbone '{arch}'")
     host = url.split("/")[2]
-    if hub_offline() or not host_reachable(host):
-        raise WeightsUnavailableError(
+
+    def unavailable(reason: str) -> WeightsUnavailableError:
+        return WeightsUnavailableError(
             f"ImageNet weights of the LPIPS backbone '{arch}' are not available: {cached} "
-            f"does not exist and {host} cannot be reached.\n"
+            f"does not exist and {reason}.\n"
             "Provide them in one of three ways:\n"
             f"  1. download {url} on a machine with network and put it at {cached} "
             "(or set TORCH_HOME);\n"
@@ -205,4 +215,14 @@ def torchvision_state_dict(
             "  3. run without LPIPS/MPS (training and evaluation do this with a warning "
             "unless the config demands LPIPS)."
         )
-    return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)
+
+    if hub_offline() or not host_reachable(host):
+        raise unavailable(f"{host} cannot be reached")
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # torch.hub's urlopen has no timeout of its own
+    try:
+        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)
+    except Exception as error:  # network errors come in many types
+        raise unavailable(f"the download failed ({type(error).__name__}: {error})") from error
+    finally:
+        socket.setdefaulttimeout(previous)
