@@ -10,7 +10,7 @@ export WANDB_MODE ?= disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train eval sweep-ablation report test test-fast lint format bench-forward bench-data data clean
+.PHONY: help install train eval sweep-ablation report test test-fast lint format bench bench-gpu bench-data data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -52,8 +52,11 @@ format: install  ## apply ruff's formatting and fixes
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
-bench-forward: install  ## CPU forward latency of the default S3Net at 256² and 512² (fp32, batch 1, 2 threads)
-	$(BIN)/relight-bench forward --sizes 256 512 --threads 2 --output benchmarks/forward.json
+bench: install  ## the benchmark table on this CPU (~10 min): inference per mode, training steps, accuracy per mode, data loader -> benchmarks/cpu.{json,md}
+	$(BIN)/relight-bench suite --profile cpu --output benchmarks/cpu.json --table benchmarks/cpu.md $(ARGS)
+
+bench-gpu: install  ## the same on one CUDA GPU (a few minutes) -> benchmarks/gpu.{json,md}
+	$(BIN)/relight-bench suite --profile gpu --output benchmarks/gpu.json --table benchmarks/gpu.md $(ARGS)
 
 bench-data: install  ## data-loader items/s at 1024² and 256², with/without cache, 0 and 2 workers
 	$(BIN)/relight-bench data --sizes 1024 256 --workers 0 2 --output benchmarks/data.json

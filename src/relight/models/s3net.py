@@ -39,6 +39,7 @@ class S3NetConfig:
     allow_random_init: bool = False
     adapt_stem: bool = False
     global_residual: bool = False
+    activation_checkpointing: bool = False
 
 
 class S3Net(nn.Module):
@@ -58,6 +59,9 @@ class S3Net(nn.Module):
             channels; by default the first conv is freshly initialised, as the authors do.
         global_residual: output ``tanh(tail + input RGB)`` (a variant in the authors' code,
             not the paper's model).
+        activation_checkpointing: recompute the encoder stages' activations in the
+            backward pass instead of storing them (less training memory, more compute;
+            no effect at inference).
 
     ``forward`` takes (B, 8, H, W) (or 6 without depth) in [0, 1] with H, W multiples of
     16 (and at least 32 with the enhancement module) and returns (B, 3, H, W) in [-1, 1].
@@ -73,6 +77,7 @@ class S3Net(nn.Module):
         allow_random_init: bool = False,
         adapt_stem: bool = False,
         global_residual: bool = False,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.config = S3NetConfig(
@@ -84,6 +89,7 @@ class S3Net(nn.Module):
             allow_random_init=allow_random_init,
             adapt_stem=adapt_stem,
             global_residual=global_residual,
+            activation_checkpointing=activation_checkpointing,
         )
         self.in_channels = IN_CHANNELS[depth]
         self.encoder = create_timm_model(
@@ -95,6 +101,7 @@ class S3Net(nn.Module):
             out_indices=(1, 2, 3),
             in_chans=self.in_channels,
         )
+        self.encoder.set_grad_checkpointing(activation_checkpointing)
         reductions = tuple(self.encoder.feature_info.reduction())
         if reductions != (4, 8, 16):
             raise ValueError(

@@ -1,0 +1,78 @@
+"""One S3Net training step (model + the paper's full composite loss, forward + backward +
+AdamW), timed phase by phase so the loss's share of a step is visible."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from relight.bench.forward import build_net
+from relight.bench.measure import current_memory_mb, peak_memory_mb, summary, sync
+from relight.losses import CompositeLoss
+
+#: Training precisions: Lightning's names (``trainer.precision``).
+PRECISIONS = {"32-true": None, "bf16-mixed": torch.bfloat16}
+PHASES = ("forward", "loss", "backward", "optimizer")
+
+
+def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
+    """Median step time and its split at ``spec['size']``², batch ``spec['batch']``."""
+    device = torch.device(spec["device"])
+    net = build_net(spec, activation_checkpointing=spec.get("checkpointing", False))
+    layout = torch.channels_last if spec.get("channels_last") else torch.contiguous_format
+    net = net.to(device).train().to(memory_format=layout)
+    # the paper's loss; VGG19 with random weights costs what the ImageNet one costs
+    loss = CompositeLoss(vgg_weights="none", allow_random_init=True).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    size, batch = spec["size"], spec["batch"]
+    x = torch.rand(batch, 8, size, size, device=device).contiguous(memory_format=layout)
+    target = torch.rand(batch, 3, size, size, device=device)
+    dtype = PRECISIONS[spec["precision"]]
+
+    def step() -> list[float]:
+        marks = [time.perf_counter()]
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            prediction = net(x)
+            sync(device)
+            marks.append(time.perf_counter())
+            total, _ = loss(prediction.float(), target)
+            sync(device)
+            marks.append(time.perf_counter())
+        total.backward()
+        sync(device)
+        marks.append(time.perf_counter())
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        sync(device)
+        marks.append(time.perf_counter())
+        return [b - a for a, b in zip(marks, marks[1:], strict=False)]
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    before = current_memory_mb(device)
+    splits = [step() for _ in range(spec["warmup"] + spec["repeats"])][spec["warmup"] :]
+    record = summary([sum(s) for s in splits])
+    for i, phase in enumerate(PHASES):
+        record[f"{phase}_s"] = round(statistics.median(s[i] for s in splits), 4)
+    record["loss_share"] = round(record["loss_s"] / record["median_s"], 3)
+    record.update(model_mem_mb=round(before, 1), peak_mem_mb=round(peak_memory_mb(device), 1))
+    return record
+
+
+def train_step_flops(spec: dict[str, Any]) -> float:
+    """FLOPs of one float32 training step (model and loss, forward and backward)."""
+    from relight.bench.measure import count_flops
+
+    net = build_net(spec).train()
+    loss = CompositeLoss(vgg_weights="none", allow_random_init=True)
+    x = torch.rand(spec["batch"], 8, spec["size"], spec["size"])
+    target = torch.rand(spec["batch"], 3, spec["size"], spec["size"])
+
+    def step() -> None:
+        total, _ = loss(net(x), target)
+        total.backward()
+
+    return count_flops(step)

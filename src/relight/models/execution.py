@@ -1,0 +1,81 @@
+"""Execution modes of a network at inference: precision, memory layout, compilation.
+
+One name per mode, shared by the benchmarks, evaluation and prediction, so that a speed
+measured by ``make bench`` is the speed a user gets by naming the same mode:
+
+==================  ===========================================================
+``eager-fp32``      the reference: float32, NCHW, eager
+``fp32-cl``         float32, channels_last memory layout
+``bf16``            bfloat16 autocast (weights stay float32), NCHW
+``bf16-cl``         bfloat16 autocast + channels_last (the fastest on CPU and GPU)
+``bf16-cl-compile`` ``bf16-cl`` + ``torch.compile`` (pays off on GPU; slow to compile)
+==================  ===========================================================
+
+Every mode runs under :func:`torch.inference_mode` and returns float32 outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ExecutionMode:
+    """How to run a network: autocast dtype (``None``: float32), layout, compilation."""
+
+    name: str
+    autocast_dtype: torch.dtype | None = None
+    channels_last: bool = False
+    compile: bool = False
+
+
+MODES: dict[str, ExecutionMode] = {
+    mode.name: mode
+    for mode in (
+        ExecutionMode("eager-fp32"),
+        ExecutionMode("fp32-cl", channels_last=True),
+        ExecutionMode("bf16", autocast_dtype=torch.bfloat16),
+        ExecutionMode("bf16-cl", autocast_dtype=torch.bfloat16, channels_last=True),
+        ExecutionMode(
+            "bf16-cl-compile", autocast_dtype=torch.bfloat16, channels_last=True, compile=True
+        ),
+    )
+}
+
+
+def get_mode(name: str) -> ExecutionMode:
+    """The mode called ``name``; ``ValueError`` listing the choices otherwise."""
+    if name not in MODES:
+        raise ValueError(f"unknown execution mode {name!r}; choose one of {sorted(MODES)}")
+    return MODES[name]
+
+
+def prepare(
+    net: nn.Module, mode: str | ExecutionMode, device: torch.device | str = "cpu"
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Move ``net`` to ``device`` in eval mode with the mode's layout and return a function
+    ``run(x) -> float32 output`` that applies the mode (the net is modified in place)."""
+    mode = get_mode(mode) if isinstance(mode, str) else mode
+    device = torch.device(device)
+    net = net.to(device).eval()
+    layout = torch.channels_last if mode.channels_last else torch.contiguous_format
+    net = net.to(memory_format=layout)
+    module: Callable[[torch.Tensor], torch.Tensor] = torch.compile(net) if mode.compile else net
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device.type,
+                dtype=mode.autocast_dtype or torch.float32,
+                enabled=mode.autocast_dtype is not None,
+            ),
+        ):
+            return module(x).float()
+
+    return run

@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from relight.models import S3Net
+from relight.models.execution import MODES, get_mode, prepare
+
+SMALL = dict(encoder="resnet18", encoder_weights="none")
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    torch.manual_seed(0)
+    return S3Net(**SMALL).eval()
+
+
+@pytest.mark.parametrize("name", ["eager-fp32", "fp32-cl", "bf16", "bf16-cl"])
+def test_modes_match_the_float32_reference(small_net, name):
+    x = torch.rand(2, 8, 64, 48, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        reference = small_net.to(memory_format=torch.contiguous_format)(x)
+    out = prepare(small_net, name)(x)
+    assert out.dtype == torch.float32 and out.shape == reference.shape
+    tolerance = 0.05 if MODES[name].autocast_dtype is not None else 1e-5
+    assert (out - reference).abs().max() < tolerance
+    if MODES[name].channels_last:
+        assert small_net.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_unknown_mode_lists_the_choices():
+    with pytest.raises(ValueError, match=r"unknown execution mode 'fp16'.*bf16-cl"):
+        get_mode("fp16")
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    plain = S3Net(**SMALL)
+    checkpointed = S3Net(**SMALL, activation_checkpointing=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    assert checkpointed.encoder.grad_checkpointing and not plain.encoder.grad_checkpointing
+    x = torch.rand(1, 8, 64, 64, generator=torch.Generator().manual_seed(2))
+    grads = []
+    for net in (plain, checkpointed):
+        net.train()
+        net(x).square().mean().backward()
+        grads.append(net.encoder.conv1.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)

@@ -1,0 +1,55 @@
+"""The benchmark suite runs end to end on a CPU (tiny sizes) and writes the documented
+record schema; the GPU profile refuses clearly without a GPU."""
+
+import json
+
+import pytest
+import torch
+
+from relight.bench import main
+
+from .data.vidit_factory import write_pairs
+
+pytestmark = pytest.mark.slow
+
+FORWARD_KEYS = {"bench", "size", "batch", "mode", "device", "threads", "median_s", "min_s",
+                "repeats", "peak_mem_mb", "gflop", "gflops", "gemm_ratio", "speedup"}  # fmt: skip
+TRAIN_KEYS = FORWARD_KEYS | {"precision", "channels_last", "checkpointing", "forward_s",
+                             "loss_s", "backward_s", "optimizer_s", "loss_share"}  # fmt: skip
+
+
+def test_suite_on_cpu_writes_the_schema(tmp_path, capsys):
+    write_pairs(tmp_path / "minividit" / "validation", count=2, size=64)
+    out = tmp_path / "bench.json"
+    main([
+        "suite", "--encoder", "resnet18", "--sizes", "64", "--modes", "eager-fp32", "bf16-cl",
+        "--train-sizes", "64", "--checkpointing-size", "64", "--train-batch", "1",
+        "--repeats", "1", "--train-repeats", "1", "--gemm-n", "128", "--data-sizes",
+        "--threads", "2", "--minividit", str(tmp_path / "minividit"), "--checkpoint", "none",
+        "--output", str(out), "--table", str(tmp_path / "bench.md"),
+    ])  # fmt: skip
+    result = json.loads(out.read_text())
+    records = result["records"]
+    forward = [r for r in records if r["bench"] == "forward"]
+    assert [r["mode"] for r in forward] == ["eager-fp32", "bf16-cl"]
+    assert all(FORWARD_KEYS <= set(r) for r in forward)
+    assert forward[0]["speedup"] == 1.0 and forward[1]["speedup"] > 0
+    train = [r for r in records if r["bench"] == "train"]
+    assert [r["mode"] for r in train] == [
+        "32-true", "bf16-mixed", "bf16-mixed-cl", "32-true-ckpt", "bf16-mixed-cl-ckpt"
+    ]  # fmt: skip
+    for r in train:
+        assert TRAIN_KEYS <= set(r)
+        parts = r["forward_s"] + r["loss_s"] + r["backward_s"] + r["optimizer_s"]
+        assert parts == pytest.approx(r["median_s"], rel=0.05)
+    accuracy = {r["mode"]: r for r in records if r["bench"] == "accuracy"}
+    assert accuracy["eager-fp32"]["max_abs"] == 0 and 0 < accuracy["bf16-cl"]["max_abs"] < 0.1
+    assert result["meta"]["gemm_gflops"]["float32"] > 0
+    table = (tmp_path / "bench.md").read_text()
+    assert "## Inference" in table and "## Training step" in table and "ΔPSNR" in table
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_profile_without_gpu_says_so():
+    with pytest.raises(SystemExit, match="needs a CUDA GPU"):
+        main(["suite", "--profile", "gpu", "--no-accuracy"])
