@@ -127,5 +127,7 @@ def test_failed_torchvision_download_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(weights, "host_reachable", lambda *a, **k: True)
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
-    with pytest.raises(WeightsUnavailableError, match=r"(?s)download failed \(URLError.*three ways"):
+    with pytest.raises(
+        WeightsUnavailableError, match=r"(?s)download failed \(URLError.*three ways"
+    ):
         build_lpips("alex")

@@ -40,6 +40,7 @@ class VIDITDataConfig:
     persistent_workers: bool = False
     cache_dir: str | None = None
     allow_pickle: bool = True
+    compact_transport: bool = True
 
 
 @dataclass

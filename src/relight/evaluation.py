@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from relight.data.transport import decode_batch
 from relight.files import ensure_writable_dir, write_csv_atomic, write_text_atomic
 from relight.metrics import RelightMetrics, mps, psnr, ssim
 from relight.models import S3Net
@@ -92,7 +93,9 @@ def evaluate(
     for batch in tqdm(loader, desc="evaluating", disable=not progress):
         if "target" not in batch:
             raise ValueError("evaluation needs ground truth (a target/ folder or gt_dir)")
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        batch = decode_batch(
+            {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        )
         prediction = relight_batch(net, batch)
         model_scores = per_image_scores(prediction, batch["target"], metrics)
         identity_scores = (
@@ -130,8 +133,8 @@ def evaluate(
         index = {r["name"]: i for i, r in enumerate(rows)}
         cases = summary["worst"] + [n for n in summary["best"] if n not in summary["worst"]]
         items = [dataset[index[n]] for n in cases]
-        stacked = {k: torch.stack([item[k] for item in items]).to(device)
-                   for k, v in items[0].items() if torch.is_tensor(v)}  # fmt: skip
+        stacked = decode_batch({k: torch.stack([item[k] for item in items]).to(device)
+                                for k, v in items[0].items() if torch.is_tensor(v)})  # fmt: skip
         prediction = relight_batch(net, stacked)
         grid = panel_rows(stacked, prediction, max_rows=len(cases), depth=net.config.depth)
         save_png(grid, output / "cases.png")

@@ -13,6 +13,7 @@ import torch
 from torchmetrics import MaxMetric
 
 from relight.checkpoints import rng_states, set_rng_states
+from relight.data.transport import decode_batch
 from relight.losses import CompositeLoss
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
@@ -96,6 +97,10 @@ class RelightModule(L.LightningModule):
     def forward(self, batch: Batch) -> torch.Tensor:
         """Relight a batch dict (``input``, ``guide``, depths) -> (B, 3, H, W) in [-1, 1]."""
         return self.net(batch_input(batch, self.net.config.depth))
+
+    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
+        # compact batches (uint8 images, float16 depth) become float32 on the device
+        return decode_batch(batch)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         bad = [

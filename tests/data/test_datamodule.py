@@ -6,6 +6,7 @@ import torch
 from relight.data import FixedTripletDataset, PairsDataset, VIDITDataModule
 from relight.data.cache import CachedReader
 from relight.data.transforms import check_image_size, resize_depth, resize_image
+from relight.data.transport import decode_batch
 
 from .vidit_factory import write_pairs, write_vidit
 
@@ -84,10 +85,22 @@ def test_cache_matches_files_and_is_reused(train_root, tmp_path):
     cached.setup("fit")
     assert isinstance(cached.train_set.reader, CachedReader)
     for key in (0, 7, 13):
-        a, b = plain.train_set[key], cached.train_set[key]
-        assert a["name"] == b["name"]
+        a, compact = plain.train_set[key], cached.train_set[key]
+        # items travel compact (uint8 images, float16 depth) and are decoded on the device
+        assert (
+            compact["input"].dtype == torch.uint8 and compact["input_depth"].dtype == torch.float16
+        )
+        b = decode_batch(compact)
+        assert a["name"] == b["name"] and b["input"].dtype == torch.float32
         assert (a["input"] - b["input"]).abs().max() <= 0.5 / 255 + 1e-6
         assert (a["input_depth"] - b["input_depth"]).abs().max() <= 1e-3
+    float_items = VIDITDataModule(
+        train_root, image_size=32, val_scenes=[1, 4], cache_dir=cache, compact_transport=False
+    )
+    float_items.setup("fit")
+    torch.testing.assert_close(
+        float_items.train_set[7]["input"], decode_batch(cached.train_set[7])["input"]
+    )
     folders = list(cache.iterdir())
     assert len(folders) == 1
     stamp = (folders[0] / "images.npy").stat().st_mtime_ns

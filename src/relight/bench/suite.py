@@ -95,10 +95,17 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             configs += [("32-true", False, True), ("bf16-mixed", True, True)]
         baseline = None
         for precision, channels_last, checkpointing in configs:
-            spec = {**common, "bench": "train", "size": size, "batch": args.train_batch,
-                    "precision": precision, "channels_last": channels_last,
-                    "checkpointing": checkpointing, "repeats": args.train_repeats,
-                    "warmup": 2}  # fmt: skip  (the first steps build kernels and AdamW state)
+            spec = {
+                **common,
+                "bench": "train",
+                "size": size,
+                "batch": args.train_batch,
+                "precision": precision,
+                "channels_last": channels_last,
+                "checkpointing": checkpointing,
+                "repeats": args.train_repeats,
+                "warmup": 2,
+            }  # fmt: skip  (the first steps build kernels and AdamW state)
             record = run_isolated(spec)
             flops = step_flops * args.train_batch * (size / BASE_SIZE) ** 2
             reference = gemm["bfloat16" if precision.startswith("bf16") else "float32"]

@@ -56,8 +56,8 @@ def cache_key(images: Sequence[Path], depths: Sequence[Path], image_size: int | 
 class CachedReader:
     """Reads from a cache built by :meth:`build` (or reuses an existing one)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, compact: bool = False) -> None:
+        self.folder, self.compact = folder, compact
         index = json.loads((folder / "index.json").read_text())
         self.image_rows = {Path(p): i for i, p in enumerate(index["images"])}
         self.depth_rows = {Path(p): i for i, p in enumerate(index["depths"])}
@@ -73,14 +73,16 @@ class CachedReader:
         image_size: int | None,
         allow_pickle: bool = True,
         progress: bool = True,
+        compact: bool = False,
     ) -> CachedReader:
-        """Open the cache of these files at this size, decoding them first if needed."""
+        """Open the cache of these files at this size, decoding them first if needed.
+        ``compact``: read items as stored (see :mod:`relight.data.transport`)."""
         # resolved paths: the same files reached through another path still match
         images = sorted({Path(p).resolve() for p in images})
         depths = sorted({Path(p).resolve() for p in depths})
         folder = Path(cache_dir) / cache_key(images, depths, image_size)
         if (folder / "index.json").is_file():
-            return cls(folder)
+            return cls(folder, compact)
         reader = FileReader(image_size, allow_pickle)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -116,7 +118,7 @@ class CachedReader:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return cls(folder)
+        return cls(folder, compact)
 
     def __getstate__(self) -> dict:
         # Workers reopen the memory maps themselves.
@@ -129,16 +131,18 @@ class CachedReader:
         return self._images, self._depths
 
     def image(self, path: Path) -> torch.Tensor:
-        """(3, S, S) float32 RGB in [0, 1]."""
+        """(3, S, S) float32 RGB in [0, 1] (uint8 in [0, 255] when ``compact``)."""
         images, _ = self._arrays()
-        array = np.array(
-            images[self.image_rows[Path(path).resolve()]]
-        )  # copy out of the read-only map
-        return torch.from_numpy(array).permute(2, 0, 1).float().div_(255)
+        # a contiguous copy out of the read-only map
+        array = np.ascontiguousarray(
+            images[self.image_rows[Path(path).resolve()]].transpose(2, 0, 1)
+        )
+        image = torch.from_numpy(array)
+        return image if self.compact else image.float().div_(255)
 
     def depth(self, path: Path) -> torch.Tensor:
-        """(1, S, S) float32 depth."""
+        """(1, S, S) float32 depth (float16 when ``compact``)."""
         _, depths = self._arrays()
-        return torch.from_numpy(
-            np.asarray(depths[self.depth_rows[Path(path).resolve()]], dtype=np.float32)
-        )[None]
+        array = np.array(depths[self.depth_rows[Path(path).resolve()]])
+        depth = torch.from_numpy(array)[None]
+        return depth if self.compact else depth.float()

@@ -40,6 +40,8 @@ class VIDITDataModule(L.LightningDataModule):
         batch_size, num_workers, pin_memory, persistent_workers: the loaders.
         cache_dir: enable the decoded-data cache there (see :mod:`relight.data.cache`).
         allow_pickle: unpickle VIDIT's dict depth files (see :mod:`relight.data.formats`).
+        compact_transport: with the cache, items travel as uint8 images and float16 depth
+            and become float32 on the device (:mod:`relight.data.transport`).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class VIDITDataModule(L.LightningDataModule):
         persistent_workers: bool = False,
         cache_dir: str | Path | None = None,
         allow_pickle: bool = True,
+        compact_transport: bool = True,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -79,6 +82,7 @@ class VIDITDataModule(L.LightningDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.allow_pickle = allow_pickle
+        self.compact_transport = compact_transport
         self.scenes: dict[int, Scene] = {}
         self.train_ids: list[int] = []
         self.val_ids: list[int] = []
@@ -151,8 +155,9 @@ class VIDITDataModule(L.LightningDataModule):
                 images += [pair.input, pair.guide] + ([pair.target] if pair.target else [])
                 depths += [pair.input_depth, pair.guide_depth]
         return CachedReader.build(
-            self.cache_dir, images, depths, self.image_size, self.allow_pickle
-        )
+            self.cache_dir, images, depths, self.image_size, self.allow_pickle,
+            compact=self.compact_transport,
+        )  # fmt: skip
 
     def _loader(
         self, dataset: Dataset | None, shuffle: bool, seed: int, loader: type = DataLoader, **extra
