@@ -179,6 +179,7 @@ class EvalConfig:
     image_size: int | None = None
     batch_size: int = 4
     device: str = "auto"
+    mode: str = "eager-fp32"
     identity_baseline: bool = True
     save_images: bool = True
     grid_cases: int = 4

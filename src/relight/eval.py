@@ -53,7 +53,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
     summary = evaluate(
         net, dataset, Path(cfg.paths.output_dir), metrics, device=pick_device(cfg.device),
         batch_size=cfg.batch_size, identity_baseline=cfg.identity_baseline,
-        save_images=cfg.save_images, grid_cases=cfg.grid_cases,
+        save_images=cfg.save_images, grid_cases=cfg.grid_cases, mode=cfg.mode,
     )  # fmt: skip
     print(f"\n{cfg.ckpt_path} on {summary['images']} images:\n")
     print(summary["table"])

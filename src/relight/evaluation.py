@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ from relight.data.transport import decode_batch
 from relight.files import ensure_writable_dir, write_csv_atomic, write_text_atomic
 from relight.metrics import RelightMetrics, mps, psnr, ssim
 from relight.models import S3Net
+from relight.models.execution import prepare
 from relight.models.s3net import batch_input
 from relight.panels import panel_rows, save_png
 
@@ -28,9 +30,12 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def relight_batch(net: S3Net, batch: dict[str, Any]) -> torch.Tensor:
-    """The network's output for a batch dict, clamped to [0, 1]."""
-    return net(batch_input(batch, net.config.depth)).clamp(0, 1)
+def relight_batch(
+    net: S3Net, batch: dict[str, Any], run: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> torch.Tensor:
+    """The network's output for a batch dict, clamped to [0, 1]; ``run`` applies an
+    execution mode (:func:`relight.models.execution.prepare`), default plain ``net``."""
+    return (run or net)(batch_input(batch, net.config.depth)).clamp(0, 1)
 
 
 def per_image_scores(
@@ -77,13 +82,15 @@ def evaluate(
     save_images: bool = True,
     grid_cases: int = 4,
     progress: bool = True,
+    mode: str = "eager-fp32",
 ) -> dict[str, Any]:
     """Relight every item, score it, write ``metrics.json``, ``metrics.csv``, ``images/``
     and ``cases.png`` (the worst and best items) into ``output_dir``; returns the summary.
+    ``mode`` is the execution mode (:mod:`relight.models.execution`, e.g. ``bf16-cl``).
     """
     output = ensure_writable_dir(output_dir)
     device = torch.device(device)
-    net = net.to(device).eval()
+    run = prepare(net, mode, device)
     if metrics.lpips is not None:
         metrics.lpips.to(device)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
@@ -96,7 +103,7 @@ def evaluate(
         batch = decode_batch(
             {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         )
-        prediction = relight_batch(net, batch)
+        prediction = relight_batch(net, batch, run)
         model_scores = per_image_scores(prediction, batch["target"], metrics)
         identity_scores = (
             per_image_scores(batch["input"], batch["target"], metrics) if identity_baseline else {}
@@ -124,6 +131,7 @@ def evaluate(
         "worst": [r["name"] for r in ranked[:grid_cases]],
         "best": [r["name"] for r in ranked[::-1][:grid_cases]],
         "ranked_by": rank_by,
+        "mode": mode,
     }
     write_text_atomic(output / "metrics.json", json.dumps(summary, indent=2))
     columns = list(rows[0])
@@ -135,7 +143,7 @@ def evaluate(
         items = [dataset[index[n]] for n in cases]
         stacked = decode_batch({k: torch.stack([item[k] for item in items]).to(device)
                                 for k, v in items[0].items() if torch.is_tensor(v)})  # fmt: skip
-        prediction = relight_batch(net, stacked)
+        prediction = relight_batch(net, stacked, run)
         grid = panel_rows(stacked, prediction, max_rows=len(cases), depth=net.config.depth)
         save_png(grid, output / "cases.png")
     summary["table"] = format_table(results, metrics.convention)

@@ -69,3 +69,15 @@ def test_evaluate_an_empty_dataset_is_a_clear_error(trained_checkpoint, tmp_path
     net, _ = net_from_checkpoint(trained_checkpoint)
     with pytest.raises(ValueError, match="dataset is empty"):
         evaluate(net, [], tmp_path, RelightMetrics(lpips_weights="none"))
+
+
+def test_eval_in_bf16_channels_last_matches_fp32(trained_checkpoint, tiny_data, tmp_path):
+    fp32 = run_eval(pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path / "a"))
+    bf16 = run_eval(pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path / "b", "mode=bf16-cl"))
+    assert bf16["mode"] == "bf16-cl"
+    for name in ("psnr", "ssim"):
+        assert bf16["results"]["S3Net"][name] == pytest.approx(
+            fp32["results"]["S3Net"][name], abs=0.05 if name == "psnr" else 2e-3
+        )
+    with pytest.raises(ValueError, match="unknown execution mode 'fp16'"):
+        run_eval(pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path / "c", "mode=fp16"))
