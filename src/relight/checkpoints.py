@@ -11,6 +11,9 @@ import torch
 
 from relight.models import CheckpointConversionError, S3Net, convert_authors_checkpoint
 
+#: What :func:`net_from_any_checkpoint` reads (the help of the command-line flags).
+ANY_CHECKPOINT_HELP = "a relight-train checkpoint, a relight-convert .pt or the authors' weight.pkl"
+
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable or belongs to another model."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from relight.data.transforms import resize_depth, resize_image
 from relight.models.s3net import SIZE_MULTIPLE
@@ -128,23 +129,26 @@ def blend_window(starts: list[int], index: int, size: int) -> torch.Tensor:
     return window
 
 
-def run_tiled(forward: Forward, x: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
-    """The blended output of ``forward`` over overlapping tiles of a padded (B, C, H, W) input."""
+def run_tiled(
+    forward: Forward, x: torch.Tensor, tile: int, overlap: int, progress: bool = False
+) -> torch.Tensor:
+    """The blended output of ``forward`` over overlapping tiles of a padded (B, C, H, W)
+    input (with a progress bar over the tiles when ``progress``)."""
     height, width = x.shape[-2:]
     tile_h, tile_w = min(tile, height), min(tile, width)
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     total: torch.Tensor | None = None
     weights = torch.zeros(height, width, device=x.device)
-    for i, top in enumerate(rows):
+    grid = [(i, top, j, left) for i, top in enumerate(rows) for j, left in enumerate(cols)]
+    for i, top, j, left in tqdm(grid, desc="tiles", leave=False, disable=not progress):
         window_h = blend_window(rows, i, tile_h).to(x.device)
-        for j, left in enumerate(cols):
-            window = window_h[:, None] * blend_window(cols, j, tile_w).to(x.device)[None, :]
-            out = forward(x[..., top : top + tile_h, left : left + tile_w]).float()
-            if total is None:
-                total = x.new_zeros((x.shape[0], out.shape[1], height, width), dtype=torch.float32)
-            total[..., top : top + tile_h, left : left + tile_w] += out * window
-            weights[top : top + tile_h, left : left + tile_w] += window
-            del out
+        window = window_h[:, None] * blend_window(cols, j, tile_w).to(x.device)[None, :]
+        out = forward(x[..., top : top + tile_h, left : left + tile_w]).float()
+        if total is None:
+            total = x.new_zeros((x.shape[0], out.shape[1], height, width), dtype=torch.float32)
+        total[..., top : top + tile_h, left : left + tile_w] += out * window
+        weights[top : top + tile_h, left : left + tile_w] += window
+        del out
     assert total is not None
     return total.div_(weights)
 
@@ -197,9 +201,13 @@ def relight_any_size(
     x: torch.Tensor,
     policy: SizePolicy = SizePolicy(),
     min_size: int = 2 * SIZE_MULTIPLE,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Run ``forward`` (a network taking valid sizes only) on a (B, C, H, W) input of any
-    size; returns (B, 3, H, W) clamped to [0, 1]. See the module docstring."""
+    size; returns (B, 3, H, W) clamped to [0, 1]. See the module docstring.
+
+    ``progress`` shows a progress bar over the tiles of a tiled input.
+    """
     policy.check(min_size)
     height, width = x.shape[-2:]
     padded = padded_size(height, min_size) * padded_size(width, min_size)
@@ -209,7 +217,7 @@ def relight_any_size(
         x = pad_to_multiple(x, min_size)
         if padded > policy.max_pixels:
             tile = fitting_tile(policy, min_size)
-            out = run_tiled(forward, x, tile, min(policy.overlap, tile // 2))
+            out = run_tiled(forward, x, tile, min(policy.overlap, tile // 2), progress)
         else:
             out = forward(x).float()
         out = out[..., :height, :width]

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from relight.checkpoints import net_from_any_checkpoint
+from relight.checkpoints import ANY_CHECKPOINT_HELP, net_from_any_checkpoint
 from relight.data.depth_conventions import CONVENTIONS, check_depth_range, normalise_depth
 from relight.data.formats import DataFormatError, read_depth, read_image
 from relight.data.pairs import PairFiles, index_pairs
@@ -117,6 +117,7 @@ class Predictor:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: str = "fp32"
     policy: SizePolicy = field(default_factory=SizePolicy)
+    tile_progress: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -140,7 +141,9 @@ class Predictor:
         start = time.perf_counter()
         batch = {k: v[None].to(self.device) for k, v in item.items() if torch.is_tensor(v)}
         x = batch_input(batch, self.net.config.depth)
-        out = relight_any_size(self.forward, x, self.policy, self.net.min_size)[0].cpu()
+        out = relight_any_size(self.forward, x, self.policy, self.net.min_size, self.tile_progress)[
+            0
+        ].cpu()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return out, time.perf_counter() - start
@@ -224,9 +227,7 @@ def predict_pairs(
         )
         write_text_atomic(output_dir / "metrics.json", json.dumps(summary, indent=2))
     if submission is not None:
-        readme = submission_readme(
-            runtime, predictor.device.type == "cpu", extra_data, description
-        )
+        readme = submission_readme(runtime, predictor.device.type == "cpu", extra_data, description)
         summary["submission"] = str(write_submission(submission, written, readme))
     return summary
 
@@ -247,12 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         "NTIRE pairs folder (--pairs DIR --output OUT_DIR).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        required=True,
-        help="a relight-train checkpoint, a relight-convert .pt or the authors' weight.pkl",
-    )
+    parser.add_argument("--checkpoint", type=Path, required=True, help=ANY_CHECKPOINT_HELP)
     parser.add_argument(
         "--output",
         type=Path,
@@ -355,16 +351,15 @@ def main(argv: list[str] | None = None) -> None:
     net, _, kind = net_from_any_checkpoint(args.checkpoint)
     if net.config.depth and args.pairs is None and None in single:
         parser.error("this checkpoint's model takes depth: give --input-depth and --guide-depth")
-    predictor = Predictor(net, pick_device(args.device), args.precision, policy)
+    tile_progress = args.pairs is None and not args.quiet  # folder mode: one bar over pairs
+    predictor = Predictor(net, pick_device(args.device), args.precision, policy, tile_progress)
     print(
         f"{args.checkpoint} ({kind} checkpoint, encoder {net.config.encoder}) on "
         f"{predictor.device}, {args.precision}",
         file=sys.stderr,
     )
     if args.pairs is None:
-        pair = PairFiles(
-            "single", args.input, args.input_depth, args.guide, args.guide_depth, None
-        )
+        pair = PairFiles("single", args.input, args.input_depth, args.guide, args.guide_depth, None)
         took = predict_single(predictor, pair, args.output, depth)
         print(f"wrote {args.output} in {took:.2f} s")
         return
