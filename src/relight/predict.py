@@ -52,6 +52,8 @@ from relight.models.s3net import batch_input
 from relight.panels import save_png
 
 PRECISIONS = ("fp32", "bf16")
+#: ``--submission`` without a path (not a string: argparse would convert it to a Path).
+SUBMISSION_IN_OUTPUT = object()
 #: A depth map whose aspect ratio differs from its image's by more than this is refused.
 ASPECT_TOLERANCE = 0.02
 
@@ -267,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--submission",
         type=Path,
         nargs="?",
-        const=Path("submission.zip"),
-        help="also write the NTIRE challenge zip (relative paths are inside OUT_DIR)",
+        const=SUBMISSION_IN_OUTPUT,
+        help="also write the NTIRE challenge zip here (without a path: OUT_DIR/submission.zip)",
     )
     folder.add_argument("--extra-data", action="store_true", help="readme.txt: extra data used")
     folder.add_argument(
@@ -364,8 +366,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"wrote {args.output} in {took:.2f} s")
         return
     submission = args.submission
-    if submission is not None and not submission.is_absolute():
-        submission = args.output / submission
+    if submission is SUBMISSION_IN_OUTPUT:
+        submission = args.output / "submission.zip"
     summary = predict_pairs(
         predictor, args.pairs, args.output, depth, args.gt_dir, submission,
         args.extra_data, args.description, args.lpips_weights, progress=not args.quiet,

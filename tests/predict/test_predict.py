@@ -223,3 +223,14 @@ def test_command_line_errors(tmp_path, small_checkpoint, capsys):
         main([*base, "--pairs", str(tmp_path), "--output", str(tmp_path), "--tile", "100"])
     assert "multiple of 16" in capsys.readouterr().err
     assert SizePolicy().check() == SizePolicy()
+
+
+def test_submission_path_given_explicitly(tmp_path, small_checkpoint):
+    pairs = write_pairs(tmp_path / "pairs", count=1, size=32, target=False)
+    zip_path = tmp_path / "elsewhere" / "team.zip"
+    main(["--pairs", str(pairs), "--checkpoint", str(small_checkpoint), "--output",
+          str(tmp_path / "out"), "--quiet", "--submission", str(zip_path), "--extra-data"])  # fmt: skip
+    with zipfile.ZipFile(zip_path) as archive:
+        assert sorted(archive.namelist()) == ["Pair000.png", "readme.txt"]
+        assert "Extra Data [1] / No Extra Data [0] : 1" in archive.read("readme.txt").decode()
+    assert not (tmp_path / "out" / "submission.zip").exists()
