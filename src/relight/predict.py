@@ -60,11 +60,21 @@ ASPECT_TOLERANCE = 0.02
 
 @dataclass(frozen=True)
 class DepthOptions:
-    """How depth files are read: their convention, value range and whether pickles load."""
+    """How depth files are read: their convention, value range and whether pickles load;
+    ``guide_convention`` and ``guide_range`` for the guide's depth when it differs (e.g. a
+    VIDIT guide for your own photo), by default the same as the input's."""
 
     convention: str = "vidit"
     depth_range: tuple[float, float] | None = None
     allow_pickle: bool = True
+    guide_convention: str | None = None
+    guide_range: tuple[float, float] | None = None
+
+    def for_guide(self) -> DepthOptions:
+        """The options of the guide's depth."""
+        if self.guide_convention is None:
+            return self
+        return DepthOptions(self.guide_convention, self.guide_range, self.allow_pickle)
 
 
 def read_depth_as(path: Path, size: tuple[int, int], options: DepthOptions) -> torch.Tensor:
@@ -98,7 +108,7 @@ def read_pair(pair: PairFiles, options: DepthOptions, depth: bool = True) -> dic
     item: dict[str, Any] = {"name": pair.name, "input": image, "guide": resize_image(guide, size)}
     if depth:
         item["input_depth"] = read_depth_as(pair.input_depth, size, options)[None]
-        guide_depth = read_depth_as(pair.guide_depth, guide_size, options)
+        guide_depth = read_depth_as(pair.guide_depth, guide_size, options.for_guide())
         item["guide_depth"] = resize_depth(guide_depth, size)[None]
     if pair.target is not None:
         target = read_image(pair.target)
@@ -299,6 +309,18 @@ def build_parser() -> argparse.ArgumentParser:
         "0..1 scale); default: each map's own range",
     )
     depth.add_argument(
+        "--guide-depth-convention",
+        choices=CONVENTIONS,
+        help="the guide depth's convention when it differs (default: --depth-convention)",
+    )
+    depth.add_argument(
+        "--guide-depth-range",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="the guide depth's range (with --guide-depth-convention)",
+    )
+    depth.add_argument(
         "--no-pickle",
         action="store_true",
         help="refuse pickled .npy depth (VIDIT's dict format) from untrusted sources",
@@ -340,10 +362,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.pairs is None and args.output.suffix.lower() != ".png":
         parser.error(f"--output must be a .png file for a single pair; got {args.output}")
     try:
+        if args.guide_depth_range is not None and args.guide_depth_convention is None:
+            raise ValueError("--guide-depth-range needs --guide-depth-convention")
         depth = DepthOptions(
             args.depth_convention,
             check_depth_range(args.depth_convention, args.depth_range),
             allow_pickle=not args.no_pickle,
+            guide_convention=args.guide_depth_convention,
+            guide_range=args.guide_depth_convention
+            and check_depth_range(args.guide_depth_convention, args.guide_depth_range),
         )
         policy = SizePolicy(args.max_pixels, args.tile, args.overlap, args.large).check()
     except ValueError as error:

@@ -234,3 +234,21 @@ def test_submission_path_given_explicitly(tmp_path, small_checkpoint):
         assert sorted(archive.namelist()) == ["Pair000.png", "readme.txt"]
         assert "Extra Data [1] / No Extra Data [0] : 1" in archive.read("readme.txt").decode()
     assert not (tmp_path / "out" / "submission.zip").exists()
+
+
+def test_guide_depth_in_another_convention(tmp_path, small_checkpoint):
+    """Your photo with a monocular disparity PNG, a VIDIT guide with its dict .npy."""
+    image = write_rgb(tmp_path / "in.png", 48, 64)
+    depth, _ = write_depth(tmp_path / "in_depth", distance_map(48, 64), "png8_disparity")
+    guide_depth, _ = write_depth(tmp_path / "guide_depth", distance_map(48, 64), "dict_npy")
+    args = ["--input", str(image), "--input-depth", str(depth), "--guide", str(image),
+            "--guide-depth", str(guide_depth), "--depth-convention", "disparity",
+            "--guide-depth-convention", "vidit", "--checkpoint", str(small_checkpoint)]  # fmt: skip
+    main([*args, "--output", str(tmp_path / "a.png")])
+    assert (tmp_path / "a.png").is_file()
+    # by default the guide's depth is read in the input's convention
+    np.save(guide_depth, {"normalized_depth": np.zeros((48, 64), np.float32)})
+    with pytest.raises(DataFormatError, match="guide_depth.npy: a 'disparity' depth map"):
+        main(
+            [*args[:-4], "--checkpoint", str(small_checkpoint), "--output", str(tmp_path / "b.png")]
+        )

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import torch
 
+from relight.data.formats import DataFormatError
+
 CONVENTIONS = ("vidit", "distance", "disparity")
 #: Without a range, the farthest normalised distance is at most this many times the nearest.
 MAX_DISPARITY_RATIO = 100.0
@@ -61,7 +63,8 @@ def normalise_depth(
 ) -> torch.Tensor:
     """Map an (H, W) depth in ``convention`` to VIDIT's ``normalized_depth`` (see module doc).
 
-    ``origin`` (the file name) is used in the error for a map with no usable values.
+    ``origin`` (the file name) is named in the :class:`DataFormatError` for a map with no
+    positive values.
     """
     depth_range = check_depth_range(convention, depth_range)
     if convention == "vidit":
@@ -76,7 +79,7 @@ def normalise_depth(
         if convention == "disparity":
             lo = max(lo, hi / MAX_DISPARITY_RATIO)
         if hi <= 0 or lo <= 0:
-            raise ValueError(
+            raise DataFormatError(
                 f"{origin}: a '{convention}' depth map needs positive values; its maximum is "
                 f"{hi:g}. Give --depth-range or check the convention."
             )
