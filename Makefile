@@ -10,7 +10,7 @@ export WANDB_MODE ?= disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train eval sweep-ablation report test test-fast lint format bench bench-gpu bench-data data clean
+.PHONY: help install train eval predict export-onnx sweep-ablation report test test-fast lint format bench bench-gpu bench-data data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -29,6 +29,12 @@ train: install  ## the main job: mini-VIDIT (rendered if missing) -> train S3Net
 
 eval: install  ## evaluate the latest run's best checkpoint (logs/train/latest/checkpoints/best.ckpt)
 	$(BIN)/relight-eval ckpt_path=logs/train/latest/checkpoints/best.ckpt image_size=128 $(ARGS)
+
+predict: install  ## relight the mini-VIDIT validation pairs with the latest best checkpoint (+ metrics, submission zip)
+	$(BIN)/relight-predict --pairs $${PAIRS:-data/minividit/validation} --checkpoint $${CKPT:-logs/train/latest/checkpoints/best.ckpt} --output $${OUT:-logs/predict} --submission $(ARGS)
+
+export-onnx: install  ## ONNX export of the latest best checkpoint, checked in onnxruntime
+	$(BIN)/relight-export --checkpoint $${CKPT:-logs/train/latest/checkpoints/best.ckpt} --output $${OUT:-logs/export/s3net.onnx} --verify $(ARGS)
 
 ABLATIONS ?= full,no_attention,no_enhancement,ssim,no_depth
 sweep-ablation: install  ## the ablation grid on mini-VIDIT (one multirun job per variant), then the table

@@ -6,6 +6,7 @@ import os
 import random
 import warnings
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from relight.models import S3Net
+from relight.models import CheckpointConversionError, S3Net, convert_authors_checkpoint
+
+#: What :func:`net_from_any_checkpoint` reads (the help of the command-line flags).
+ANY_CHECKPOINT_HELP = "a relight-train checkpoint, a relight-convert .pt or the authors' weight.pkl"
 
 
 class CheckpointError(ValueError):
@@ -36,8 +40,23 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def net_from_checkpoint(path: str | os.PathLike[str]) -> tuple[S3Net, dict[str, Any]]:
     """Rebuild the S3Net stored in a relight training checkpoint; returns (net, net_config)."""
-    checkpoint = read_checkpoint(path)
-    config = dict(checkpoint.get("hyper_parameters", {}).get("net_config") or {})
+    return _net_from_training_checkpoint(read_checkpoint(path), path)
+
+
+def _net_config(checkpoint: object) -> dict[str, Any]:
+    """The ``hyper_parameters.net_config`` of a training checkpoint (empty if there is none)."""
+    if not isinstance(checkpoint, Mapping):
+        return {}
+    hyper_parameters = checkpoint.get("hyper_parameters")
+    if not isinstance(hyper_parameters, Mapping):
+        return {}
+    return dict(hyper_parameters.get("net_config") or {})
+
+
+def _net_from_training_checkpoint(
+    checkpoint: Mapping[str, Any], path: str | os.PathLike[str]
+) -> tuple[S3Net, dict[str, Any]]:
+    config = _net_config(checkpoint)
     if not config:
         raise CheckpointError(
             f"{path}: no 'net_config' in the checkpoint: not written by relight-train"
@@ -52,6 +71,44 @@ def net_from_checkpoint(path: str | os.PathLike[str]) -> tuple[S3Net, dict[str, 
     }
     load_state_strict(net, state, str(path))
     return net, config
+
+
+def net_from_any_checkpoint(path: str | os.PathLike[str]) -> tuple[S3Net, dict[str, Any], str]:
+    """Rebuild S3Net from any checkpoint relight knows; returns (net, net_config, kind).
+
+    ``kind`` is ``"relight"`` (a ``relight-train`` checkpoint, any variant), ``"converted"``
+    (the state dict ``relight-convert`` writes: the paper's model) or ``"authors"`` (the
+    authors' ``weight.pkl``, converted on the fly by
+    :func:`relight.models.authors_checkpoint.convert_authors_checkpoint`).
+    """
+    checkpoint = read_checkpoint(path)
+    if _net_config(checkpoint):
+        net, config = _net_from_training_checkpoint(checkpoint, path)
+        return net, config, "relight"
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
+    if (
+        not isinstance(state, Mapping)
+        or not state
+        or not all(torch.is_tensor(v) for v in state.values())
+    ):
+        raise CheckpointError(
+            f"{path}: not a checkpoint relight can use: expected a relight-train checkpoint "
+            "(with hyper_parameters.net_config), a relight-convert state dict, or the "
+            "authors' weight.pkl (a dict with 'state_dict')"
+        )
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    net = S3Net(encoder_weights="none")  # the paper's model, weights from the file
+    if any(k.startswith(("attention16.", "enhancement.")) for k in state):
+        load_state_strict(net, state, str(path))
+        return net, net.hparams(), "converted"
+    try:
+        converted = convert_authors_checkpoint(state, net.state_dict())
+    except CheckpointConversionError as error:
+        raise CheckpointError(
+            f"{path}: neither a relight checkpoint nor the authors' S3Net weight.pkl ({error})"
+        ) from error
+    load_state_strict(net, converted, str(path))
+    return net, net.hparams(), "authors"
 
 
 def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:

@@ -53,6 +53,43 @@ def _mean(values: list[float]) -> float:
     return float(sum(values) / len(values)) if values else math.nan
 
 
+def score_rows(
+    names: list[str],
+    prediction: torch.Tensor,
+    batch: dict[str, Any],
+    metrics: RelightMetrics,
+    identity_baseline: bool = True,
+) -> list[dict[str, Any]]:
+    """One row per item: its name, the model's scores and ``identity_<metric>`` (input vs
+    target) scores."""
+    model_scores = per_image_scores(prediction, batch["target"], metrics)
+    identity_scores = (
+        per_image_scores(batch["input"], batch["target"], metrics) if identity_baseline else {}
+    )
+    rows = []
+    for i, name in enumerate(names):
+        row: dict[str, Any] = {"name": name}
+        row.update({k: v[i] for k, v in model_scores.items()})
+        row.update({f"identity_{k}": v[i] for k, v in identity_scores.items()})
+        rows.append(row)
+    return rows
+
+
+def mean_results(
+    rows: list[dict[str, Any]], identity_baseline: bool = True
+) -> dict[str, dict[str, float]]:
+    """Per-image means of the rows of :func:`score_rows`: ``{"S3Net": ..., "identity ...": ...}``
+    (metrics not computed, such as LPIPS without weights, are left out)."""
+    results = {"S3Net": {k: _mean([r[k] for r in rows]) for k in METRIC_NAMES if k in rows[0]}}
+    if identity_baseline:
+        results["identity (output = input)"] = {
+            k: _mean([r[f"identity_{k}"] for r in rows])
+            for k in METRIC_NAMES
+            if f"identity_{k}" in rows[0]
+        }
+    return results
+
+
 def format_value(name: str, value: float | None) -> str:
     """PSNR with 2 decimals, the others with 4; ``n/a`` when not computed."""
     if value is None or math.isnan(value):
@@ -104,26 +141,13 @@ def evaluate(
             {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         )
         prediction = relight_batch(net, batch, run)
-        model_scores = per_image_scores(prediction, batch["target"], metrics)
-        identity_scores = (
-            per_image_scores(batch["input"], batch["target"], metrics) if identity_baseline else {}
-        )
-        for i, name in enumerate(batch["name"]):
-            row: dict[str, Any] = {"name": name}
-            row.update({k: v[i] for k, v in model_scores.items()})
-            row.update({f"identity_{k}": v[i] for k, v in identity_scores.items()})
-            rows.append(row)
-            if save_images:
+        rows += score_rows(batch["name"], prediction, batch, metrics, identity_baseline)
+        if save_images:
+            for i, name in enumerate(batch["name"]):
                 save_png(prediction[i], output / "images" / f"{name}.png")
     rank_by = "mps" if metrics.lpips is not None else "ssim"
     ranked = sorted(rows, key=lambda r: r[rank_by])
-    results = {"S3Net": {k: _mean([r[k] for r in rows]) for k in METRIC_NAMES if k in rows[0]}}
-    if identity_baseline:
-        results["identity (output = input)"] = {
-            k: _mean([r[f"identity_{k}"] for r in rows])
-            for k in METRIC_NAMES
-            if f"identity_{k}" in rows[0]
-        }
+    results = mean_results(rows, identity_baseline)
     summary = {
         "images": len(rows),
         "convention": metrics.convention,

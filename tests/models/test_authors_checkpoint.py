@@ -1,33 +1,15 @@
-import json
-from pathlib import Path
-
 import pytest
 import torch
 
 from relight.models import CheckpointConversionError, S3Net, convert_authors_checkpoint
 from relight.models.authors_checkpoint import main as convert_main
 
-AUTHORS_KEYS = (
-    Path(__file__).parents[2] / ".." / "shared" / "data" / "s3net_authors_state_dict.json"
-)
-
-
-def authors_key_list() -> list[tuple[str, list[int], str]]:
-    path = AUTHORS_KEYS.resolve()
-    if not path.is_file():  # the repository keeps a copy for clones without shared/
-        path = Path(__file__).parent / "data" / "s3net_authors_state_dict.json"
-    return [tuple(entry) for entry in json.loads(path.read_text())["keys"]]
+from .authors_state import authors_key_list, synthetic_authors_state_dict
 
 
 @pytest.fixture(scope="module")
 def authors_state_dict() -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    return {
-        key: torch.randn(shape, generator=generator)
-        if dtype == "float32"
-        else torch.tensor(7, dtype=torch.int64)
-        for key, shape, dtype in authors_key_list()
-    }
+    return synthetic_authors_state_dict()
 
 
 def test_key_list_is_the_released_model():

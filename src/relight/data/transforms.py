@@ -20,23 +20,29 @@ def check_image_size(size: int | None) -> int | None:
     return size
 
 
-def resize_image(image: torch.Tensor, size: int | None) -> torch.Tensor:
-    """Resize a (3, H, W) float image to ``size``² with antialiased bicubic, clamped to [0, 1]."""
-    if size is None or tuple(image.shape[-2:]) == (size, size):
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def resize_image(image: torch.Tensor, size: int | tuple[int, int] | None) -> torch.Tensor:
+    """Resize a (3, H, W) float image to ``size``² (or ``(h, w)``) with antialiased bicubic,
+    clamped to [0, 1]."""
+    if size is None or tuple(image.shape[-2:]) == _pair(size):
         return image
-    out = F.interpolate(image[None], size=(size, size), mode="bicubic", antialias=True)
+    out = F.interpolate(image[None], size=_pair(size), mode="bicubic", antialias=True)
     return out[0].clamp_(0, 1)
 
 
-def resize_depth(depth: torch.Tensor, size: int | None) -> torch.Tensor:
-    """Resize an (H, W) depth map to ``size``².
+def resize_depth(depth: torch.Tensor, size: int | tuple[int, int] | None) -> torch.Tensor:
+    """Resize an (H, W) depth map to ``size``² (or ``(h, w)``).
 
     Shrinking averages over each output pixel's footprint (area), enlarging is bilinear:
     both keep depth within the range of its neighbours (no ringing, unlike bicubic).
     """
-    if size is None or tuple(depth.shape[-2:]) == (size, size):
+    if size is None or tuple(depth.shape[-2:]) == _pair(size):
         return depth
-    shrink = size < min(depth.shape[-2:])
+    h, w = _pair(size)
+    shrink = h <= depth.shape[-2] and w <= depth.shape[-1]
     mode = "area" if shrink else "bilinear"
     kwargs = {} if shrink else {"align_corners": False}
-    return F.interpolate(depth[None, None], size=(size, size), mode=mode, **kwargs)[0, 0]
+    return F.interpolate(depth[None, None], size=(h, w), mode=mode, **kwargs)[0, 0]

@@ -1,0 +1,254 @@
+import json
+import re
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from relight.checkpoints import CheckpointError, net_from_any_checkpoint
+from relight.data.formats import DataFormatError
+from relight.inference import SizePolicy
+from relight.predict import DepthOptions, Predictor, main, read_depth_as
+
+from ..data.vidit_factory import lit_image, write_pairs
+from ..models.authors_state import synthetic_authors_state_dict
+from .conftest import save_relight_checkpoint, small_s3net
+
+
+def write_rgb(path, height, width, seed=0):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def distance_map(height, width):
+    """A VIDIT-style normalized_depth: distance / farthest, near = 0.25, far = 1."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    return (0.25 + 0.75 * (yy + xx) / (height + width - 2)).astype(np.float32)
+
+
+def write_depth(path, depth, kind):
+    """``depth`` (VIDIT convention) written as ``kind``; returns (path, convention)."""
+    if kind == "dict_npy":
+        np.save(path.with_suffix(".npy"), {"normalized_depth": depth, "ref_center_dis": 3.0})
+        return path.with_suffix(".npy"), "vidit"
+    if kind == "plain_npy":
+        np.save(path.with_suffix(".npy"), depth)
+        return path.with_suffix(".npy"), "vidit"
+    if kind == "png16_distance":  # a depth sensor in millimetres (up to 4 m)
+        millimetres = (depth * 4000).round().astype(np.uint16)
+        Image.fromarray(millimetres).save(path.with_suffix(".png"))
+        return path.with_suffix(".png"), "distance"
+    if kind == "png8_disparity":  # a monocular estimator's 8-bit visualisation (near bright)
+        disparity = (1 / depth) / (1 / depth).max()
+        Image.fromarray((disparity * 255).round().astype(np.uint8)).save(path.with_suffix(".png"))
+        return path.with_suffix(".png"), "disparity"
+    raise AssertionError(kind)
+
+
+DEPTH_KINDS = ["dict_npy", "plain_npy", "png16_distance", "png8_disparity"]
+
+
+@pytest.mark.parametrize("kind", DEPTH_KINDS)
+def test_every_depth_format_becomes_normalized_depth(tmp_path, kind):
+    depth = distance_map(24, 40)
+    path, convention = write_depth(tmp_path / "depth", depth, kind)
+    read = read_depth_as(path, (24, 40), DepthOptions(convention))
+    tolerance = {"png8_disparity": 0.02, "png16_distance": 1e-3}.get(kind, 0)
+    assert read.shape == (24, 40)
+    assert np.abs(read.numpy() - depth).max() <= tolerance
+
+
+@pytest.mark.parametrize("kind", DEPTH_KINDS)
+def test_single_pair_with_each_depth_format(tmp_path, small_checkpoint, kind):
+    image = write_rgb(tmp_path / "in.png", 48, 64, seed=1)
+    guide = write_rgb(tmp_path / "guide.png", 48, 64, seed=2)
+    depth, convention = write_depth(tmp_path / "in_depth", distance_map(48, 64), kind)
+    guide_depth, _ = write_depth(tmp_path / "guide_depth", distance_map(48, 64)[::-1], kind)
+    output = tmp_path / "out" / "relit.png"
+    main([
+        "--input", str(image), "--input-depth", str(depth), "--guide", str(guide),
+        "--guide-depth", str(guide_depth), "--depth-convention", convention,
+        "--checkpoint", str(small_checkpoint), "--output", str(output),
+    ])  # fmt: skip
+    with Image.open(output) as relit:
+        assert relit.size == (64, 48) and relit.mode == "RGB"
+    assert not list(output.parent.glob(".*tmp"))
+
+
+def test_odd_size_own_depth_resolution_and_guide_of_another_size(tmp_path, small_checkpoint):
+    """1000x750 input, depth estimated at half resolution, a guide of another size."""
+    image = write_rgb(tmp_path / "in.png", 750, 1000)
+    guide = write_rgb(tmp_path / "guide.png", 480, 640)
+    np.save(tmp_path / "in.npy", distance_map(375, 500))
+    np.save(tmp_path / "guide.npy", distance_map(480, 640))
+    output = tmp_path / "relit.png"
+    main([
+        "--input", str(image), "--input-depth", str(tmp_path / "in.npy"), "--guide", str(guide),
+        "--guide-depth", str(tmp_path / "guide.npy"), "--checkpoint", str(small_checkpoint),
+        "--output", str(output),
+    ])  # fmt: skip
+    with Image.open(output) as relit:
+        assert relit.size == (1000, 750)
+
+
+def test_depth_of_another_aspect_ratio_is_refused(tmp_path):
+    np.save(tmp_path / "d.npy", distance_map(40, 40))
+    with pytest.raises(DataFormatError, match=r"d\.npy: depth of 40x40 does not match"):
+        read_depth_as(tmp_path / "d.npy", (30, 40), DepthOptions())
+
+
+def test_folder_mode_metrics_and_submission_zip(tmp_path, small_checkpoint):
+    pairs = write_pairs(tmp_path / "pairs", count=3, size=48, target=True)
+    out = tmp_path / "out"
+    with pytest.warns(RuntimeWarning, match="LPIPS and MPS are OFF"):
+        main([
+            "--pairs", str(pairs), "--checkpoint", str(small_checkpoint), "--output", str(out),
+            "--submission", "--quiet", "--description", "test run",
+        ])  # fmt: skip
+    names = [f"Pair{n:03d}.png" for n in range(3)]
+    assert sorted(p.name for p in out.glob("*.png")) == names
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["images"] == 3 and len(summary["per_image"]) == 3
+    assert set(summary["results"]["S3Net"]) == {"psnr", "ssim"}  # LPIPS/MPS n/a offline
+    assert "identity (output = input)" in summary["results"]
+    assert "| n/a | n/a |" in summary["table"]
+    assert all(row["seconds"] > 0 for row in summary["per_image"])
+
+    with zipfile.ZipFile(out / "submission.zip") as archive:
+        assert sorted(archive.namelist()) == sorted([*names, "readme.txt"])
+        readme = archive.read("readme.txt").decode()
+        assert archive.read("Pair001.png") == (out / "Pair001.png").read_bytes()
+    lines = readme.splitlines()
+    assert re.fullmatch(r"Runtime per image \[s\] : \d+\.\d\d", lines[0])
+    assert lines[1:] == [
+        "CPU[1] / GPU[0] : 1",
+        "Extra Data [1] / No Extra Data [0] : 0",
+        "Other description : test run",
+    ]
+    assert not list(out.glob(".*tmp"))
+
+
+def test_folder_without_targets_writes_images_only(tmp_path, small_checkpoint):
+    pairs = write_pairs(tmp_path / "pairs", count=2, size=32, target=False)
+    out = tmp_path / "out"
+    main(["--pairs", str(pairs), "--checkpoint", str(small_checkpoint), "--output", str(out),
+          "--quiet"])  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == ["Pair000.png", "Pair001.png"]
+
+
+@pytest.fixture(scope="module")
+def authors_weight_pkl(tmp_path_factory):
+    path = tmp_path_factory.mktemp("authors") / "weight.pkl"
+    torch.save({"state_dict": synthetic_authors_state_dict()}, path)
+    return path
+
+
+def test_authors_checkpoint_is_converted_on_the_fly(tmp_path, authors_weight_pkl):
+    net, config, kind = net_from_any_checkpoint(authors_weight_pkl)
+    assert kind == "authors" and config["encoder"] == "res2net101d"
+    authors = torch.load(authors_weight_pkl, weights_only=True)["state_dict"]
+    assert torch.equal(
+        net.state_dict()["attention16.conv2.weight"], authors["mid_conv.conv2.weight"]
+    )
+    image = Image.fromarray(lit_image(1, 2500, "N", 64))  # RGBA, as VIDIT
+    image.save(tmp_path / "in.png")
+    Image.fromarray(lit_image(2, 6500, "E", 64)).save(tmp_path / "guide.png")
+    np.save(tmp_path / "d.npy", {"normalized_depth": distance_map(64, 64)})
+    output = tmp_path / "relit.png"
+    main([
+        "--input", str(tmp_path / "in.png"), "--input-depth", str(tmp_path / "d.npy"),
+        "--guide", str(tmp_path / "guide.png"), "--guide-depth", str(tmp_path / "d.npy"),
+        "--checkpoint", str(authors_weight_pkl), "--output", str(output),
+    ])  # fmt: skip
+    with Image.open(output) as relit:
+        assert relit.size == (64, 64)
+
+
+def test_relight_convert_output_and_unknown_checkpoints(tmp_path):
+    net = small_s3net()
+    converted = tmp_path / "converted.pt"
+    torch.save({"state_dict": net.state_dict(), "source": "weight.pkl"}, converted)
+    with pytest.raises(CheckpointError, match="converted.pt: the checkpoint does not match"):
+        net_from_any_checkpoint(converted)  # a relight-convert file holds the paper's model
+    stray = tmp_path / "stray.pt"
+    torch.save({"state_dict": {"head.weight": torch.zeros(2)}}, stray)
+    with pytest.raises(CheckpointError, match="stray.pt: neither a relight checkpoint"):
+        net_from_any_checkpoint(stray)
+    other = tmp_path / "other.pt"
+    torch.save({"epoch": 3}, other)
+    with pytest.raises(CheckpointError, match="other.pt: not a checkpoint relight can use"):
+        net_from_any_checkpoint(other)
+    with pytest.raises(CheckpointError, match="missing.ckpt"):
+        net_from_any_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_relight_checkpoint_of_a_variant(tmp_path):
+    net = small_s3net(attention=False, global_residual=True)
+    path = save_relight_checkpoint(net, tmp_path / "variant.ckpt")
+    loaded, config, kind = net_from_any_checkpoint(path)
+    assert kind == "relight" and config["attention"] is False
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value)
+
+
+def test_bf16_is_close_to_fp32(small_net):
+    item = {
+        "input": torch.rand(3, 40, 56), "guide": torch.rand(3, 40, 56),
+        "input_depth": torch.rand(1, 40, 56), "guide_depth": torch.rand(1, 40, 56),
+    }  # fmt: skip
+    fp32, seconds = Predictor(small_net, precision="fp32")(item)
+    bf16, _ = Predictor(small_net, precision="bf16")(item)
+    assert fp32.shape == bf16.shape == (3, 40, 56) and bf16.dtype == torch.float32
+    assert seconds > 0
+    assert (fp32 - bf16).abs().mean() < 0.02
+
+
+def test_command_line_errors(tmp_path, small_checkpoint, capsys):
+    base = ["--checkpoint", str(small_checkpoint)]
+    with pytest.raises(SystemExit):
+        main([*base, "--output", str(tmp_path / "o.png")])
+    assert "give --pairs DIR, or --input and --guide" in capsys.readouterr().err
+    image = write_rgb(tmp_path / "in.png", 32, 32)
+    with pytest.raises(SystemExit):
+        main([*base, "--input", str(image), "--guide", str(image), "--output", str(tmp_path)])
+    assert "--output must be a .png file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--input", str(image), "--guide", str(image),
+              "--output", str(tmp_path / "o.png")])  # fmt: skip
+    assert "give --input-depth and --guide-depth" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--pairs", str(tmp_path), "--output", str(tmp_path), "--tile", "100"])
+    assert "multiple of 16" in capsys.readouterr().err
+    assert SizePolicy().check() == SizePolicy()
+
+
+def test_submission_path_given_explicitly(tmp_path, small_checkpoint):
+    pairs = write_pairs(tmp_path / "pairs", count=1, size=32, target=False)
+    zip_path = tmp_path / "elsewhere" / "team.zip"
+    main(["--pairs", str(pairs), "--checkpoint", str(small_checkpoint), "--output",
+          str(tmp_path / "out"), "--quiet", "--submission", str(zip_path), "--extra-data"])  # fmt: skip
+    with zipfile.ZipFile(zip_path) as archive:
+        assert sorted(archive.namelist()) == ["Pair000.png", "readme.txt"]
+        assert "Extra Data [1] / No Extra Data [0] : 1" in archive.read("readme.txt").decode()
+    assert not (tmp_path / "out" / "submission.zip").exists()
+
+
+def test_guide_depth_in_another_convention(tmp_path, small_checkpoint):
+    """Your photo with a monocular disparity PNG, a VIDIT guide with its dict .npy."""
+    image = write_rgb(tmp_path / "in.png", 48, 64)
+    depth, _ = write_depth(tmp_path / "in_depth", distance_map(48, 64), "png8_disparity")
+    guide_depth, _ = write_depth(tmp_path / "guide_depth", distance_map(48, 64), "dict_npy")
+    args = ["--input", str(image), "--input-depth", str(depth), "--guide", str(image),
+            "--guide-depth", str(guide_depth), "--depth-convention", "disparity",
+            "--guide-depth-convention", "vidit", "--checkpoint", str(small_checkpoint)]  # fmt: skip
+    main([*args, "--output", str(tmp_path / "a.png")])
+    assert (tmp_path / "a.png").is_file()
+    # by default the guide's depth is read in the input's convention
+    np.save(guide_depth, {"normalized_depth": np.zeros((48, 64), np.float32)})
+    with pytest.raises(DataFormatError, match="guide_depth.npy: a 'disparity' depth map"):
+        main(
+            [*args[:-4], "--checkpoint", str(small_checkpoint), "--output", str(tmp_path / "b.png")]
+        )
