@@ -109,6 +109,8 @@ class ModuleConfig:
     panel_every_n_epochs: int = 1
     panel_rows: int = 4
     max_nonfinite_steps: int = 5
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass

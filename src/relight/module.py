@@ -13,7 +13,6 @@ import torch
 from torchmetrics import MaxMetric
 
 from relight.checkpoints import rng_states, set_rng_states
-from relight.data.transport import decode_batch
 from relight.losses import CompositeLoss
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
@@ -47,6 +46,8 @@ class RelightModule(L.LightningModule):
         max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (no backward,
             no optimiser step) and counted (``train/nonfinite_steps``); more than this many
             in a row stops training with ``FloatingPointError``.
+        channels_last: keep the network's weights and inputs in channels_last layout.
+        compile: ``torch.compile`` the network in place (state-dict keys unchanged).
 
     Logs ``train/loss`` and each term (``train/charbonnier``, ...), ``val/psnr``,
     ``val/ssim``, ``val/lpips``, ``val/mps``, ``val/mps_best`` (LPIPS and MPS only when
@@ -64,6 +65,8 @@ class RelightModule(L.LightningModule):
         panel_rows: int = 4,
         net_config: dict[str, Any] | None = None,
         max_nonfinite_steps: int = 5,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         # plain containers (not DictConfig) so that checkpoints load with weights_only=True
@@ -72,6 +75,10 @@ class RelightModule(L.LightningModule):
         # partial optimisers are config, not state: kept out so checkpoints load with weights_only
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
         self.net = net
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        if compile:
+            self.net.compile()
         self.loss = loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -96,11 +103,8 @@ class RelightModule(L.LightningModule):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Relight a batch dict (``input``, ``guide``, depths) -> (B, 3, H, W) in [-1, 1]."""
-        return self.net(batch_input(batch, self.net.config.depth))
-
-    def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
-        # compact batches (uint8 images, float16 depth) become float32 on the device
-        return decode_batch(batch)
+        x = batch_input(batch, self.net.config.depth).contiguous(memory_format=self.memory_format)
+        return self.net(x)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         bad = [

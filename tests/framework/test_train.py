@@ -168,3 +168,26 @@ def test_cached_compact_batches_train_and_evaluate_like_files(train_cfg, tmp_pat
     )
     for key in ("train/loss", "val/psnr", "eval/psnr", "eval/ssim"):
         assert cached[key] == pytest.approx(files[key], rel=2e-3), key
+
+
+def test_bf16_mixed_channels_last_trains_with_the_same_checkpoint_keys(train_cfg):
+    plain = train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false", run="plain")
+    train(plain)
+    fast = train_cfg(
+        "trainer.max_epochs=1", "evaluate=false", "test=false", "trainer.precision=bf16-mixed",
+        "model.channels_last=true", "auto_resume=false", run="fast",
+    )  # fmt: skip
+    metrics = train(fast)
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+    keys = [set(read_checkpoint(Path(c.paths.output_dir) / "checkpoints" / "last.ckpt")
+                ["state_dict"]) for c in (plain, fast)]  # fmt: skip
+    assert keys[0] == keys[1]
+
+
+@pytest.mark.slow
+def test_compiled_network_trains_and_keeps_its_checkpoint_keys(train_cfg):
+    cfg = train_cfg("model.compile=true", "evaluate=false", "test=false")
+    metrics = train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+    state = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")["state_dict"]
+    assert state and all(k.startswith("net.") and "_orig_mod" not in k for k in state)

@@ -98,3 +98,21 @@ def test_composite_rejects_bad_weights():
         CompositeLoss(0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match=">= 0"):
         CompositeLoss(charbonnier=-1.0, perceptual=0.0)
+
+
+def test_composite_loss_under_bf16_autocast_keeps_pixel_terms_in_float32(generator):
+    """trainer.precision=bf16-mixed runs the loss under autocast: W-SSIM (ptwt) and
+    Charbonnier stay float32 and equal their float32 values; the total is float32."""
+    from relight.losses import CompositeLoss
+
+    loss = CompositeLoss(perceptual=0.0)
+    pred = torch.rand(2, 3, 64, 64, generator=generator).bfloat16().requires_grad_()
+    target = torch.rand(2, 3, 64, 64, generator=generator)
+    reference, ref_parts = loss(pred.detach().float(), target)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        total, parts = loss(pred, target)
+    assert total.dtype == torch.float32
+    torch.testing.assert_close(total, reference)
+    assert parts.keys() == ref_parts.keys() == {"charbonnier", "wssim"}
+    total.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad.float()).all()

@@ -15,6 +15,7 @@ from relight.data.loader import ResumableDataLoader
 from relight.data.pairs import PairFiles, index_pairs
 from relight.data.sampling import EpochSampler, GuideSampler
 from relight.data.transforms import check_image_size
+from relight.data.transport import decode_batch
 from relight.data.vidit import Scene, index_vidit, split_scenes
 
 
@@ -174,6 +175,10 @@ class VIDITDataModule(L.LightningDataModule):
             drop_last=False,
             **extra,
         )
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Compact batches (uint8 images, float16 depth) become float32 on the device."""
+        return decode_batch(batch)
 
     def train_dataloader(self) -> DataLoader:
         """The training loader; its position inside an epoch is saved in checkpoints."""

@@ -13,6 +13,9 @@ from relight.losses.pixel import CharbonnierLoss
 from relight.losses.wssim import WSSIMLoss
 from relight.models.weights import WeightsUnavailableError
 
+#: Cheap terms computed in float32 even under mixed precision (the VGG19 term may use bf16).
+FULL_PRECISION_TERMS = ("charbonnier", "wssim")
+
 
 class CompositeLoss(nn.Module):
     """Weighted sum of the three terms; returns ``(total, {name: term})``.
@@ -76,10 +79,16 @@ class CompositeLoss(nn.Module):
     def forward(
         self, pred: torch.Tensor, target: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        total = pred.new_zeros(())
+        total = pred.new_zeros((), dtype=torch.float32)
         parts: dict[str, torch.Tensor] = {}
         for name, term in self.terms.items():
-            value = term(pred, target)
-            total = total + self.weights[name] * value
+            if name in FULL_PRECISION_TERMS:
+                # under bf16/fp16 autocast (trainer.precision=bf16-mixed) these stay float32:
+                # SSIM's E[x²] - E[x]² cancels badly in bf16, and ptwt refuses bf16 input
+                with torch.autocast(pred.device.type, enabled=False):
+                    value = term(pred.float(), target.float())
+            else:
+                value = term(pred, target)
+            total = total + self.weights[name] * value.float()
             parts[name] = value.detach()
         return total, parts
