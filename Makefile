@@ -4,25 +4,26 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# the environment of `make test-package`: the built wheel at the lowest allowed versions
+LOWEST ?= .venv-lowest
 # Tests and benches never touch the network.
 export HF_HUB_OFFLINE := 1
 export WANDB_MODE ?= disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train eval predict export-onnx sweep-ablation report test test-fast lint format bench bench-gpu bench-data data clean
+.PHONY: help install train eval predict export-onnx sweep-ablation report test test-suite test-package wheel lock test-fast lint format bench bench-gpu bench-data data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-$(BIN)/relight-convert: setup.cfg pyproject.toml
+$(BIN)/relight-convert: setup.cfg pyproject.toml setup.py constraints/locked.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints/locked.txt -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/relight-convert  ## create .venv and install relight (editable) with the dev extras
+install: $(BIN)/relight-convert  ## create .venv: relight (editable) + dev extras at the locked versions (constraints/locked.txt)
 
 train: install  ## the main job: mini-VIDIT (rendered if missing) -> train S3Net on CPU -> evaluate vs identity
 	$(BIN)/relight-train experiment=minividit_cpu $(ARGS)
@@ -44,8 +45,24 @@ sweep-ablation: install  ## the ablation grid on mini-VIDIT (one multirun job pe
 report: install  ## table + chart of the newest multirun (or SWEEP=logs/train/multiruns/<time>)
 	$(BIN)/relight-report $${SWEEP:-$$(ls -td logs/train/multiruns/*/ | head -n 1)}
 
-test: install  ## run the test suite
+test: test-suite test-package  ## what CI runs: the whole suite, then the built wheel at the lowest dependency versions
+
+test-suite: install  ## the whole test suite in .venv (locked versions, editable install)
 	$(BIN)/pytest -q
+
+wheel: install  ## build dist/relight-<version>-py3-none-any.whl (configs included)
+	rm -rf dist build
+	$(PY) -m pip wheel --quiet --no-deps . -w dist
+
+$(LOWEST)/bin/python: constraints/lowest.txt
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+
+test-package: wheel $(LOWEST)/bin/python  ## the wheel installed non-editable at the lowest allowed versions (constraints/lowest.txt): install checks + fast tests
+	$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt "$$(ls dist/relight-*.whl)[dev]"
+	$(LOWEST)/bin/pip install --quiet --force-reinstall --no-deps dist/relight-*.whl
+	RELIGHT_WHEEL="$$(ls $(CURDIR)/dist/relight-*.whl)" $(LOWEST)/bin/pytest -q -m "not slow" -p no:cacheprovider
 
 test-fast: install  ## run the test suite without the slow tests
 	$(BIN)/pytest -q -m "not slow"
@@ -70,5 +87,15 @@ bench-data: install  ## data-loader items/s at 1024² and 256², with/without ca
 data: install  ## render the mini-VIDIT (the embedded default dataset) into data/minividit
 	$(BIN)/relight-minividit data/minividit
 
-clean:  ## remove build artefacts (keeps .venv)
-	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache
+TORCH_LOCK ?= torch==2.14.1 torchvision==0.29.1
+lock:  ## re-resolve the dev environment at the newest allowed versions into constraints/locked.txt
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet $(TORCH_LOCK) -e '.[dev]'
+	{ head -n 2 constraints/locked.txt; .venv-lock/bin/pip freeze --exclude-editable | grep -v '^relight'; } > constraints/locked.new
+	mv constraints/locked.new constraints/locked.txt
+	rm -rf .venv-lock
+
+clean:  ## remove build artefacts (keeps .venv; removes the test-package environment)
+	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache $(LOWEST)

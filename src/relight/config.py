@@ -7,11 +7,15 @@ misspelt key or a wrong type is an error naming the key, before anything runs.
 
 from __future__ import annotations
 
+import difflib
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from hydra.utils import get_object
+from omegaconf import MISSING, DictConfig, ListConfig
 
 from relight.losses.perceptual import DEFAULT_LAYERS
 from relight.models.s3net import S3NetConfig
@@ -114,6 +118,14 @@ class ModuleConfig:
 
 
 @dataclass
+class ExtraLossTermConfig:
+    """One of your own loss terms: its weight and a ``_target_`` node building the module."""
+
+    weight: float = MISSING
+    term: Any = MISSING
+
+
+@dataclass
 class LossConfig:
     """``relight.losses.CompositeLoss`` (paper weights 1, 1.1, 0.1)."""
 
@@ -128,6 +140,7 @@ class LossConfig:
     vgg_weights: str = "imagenet"
     allow_random_init: bool = False
     drop_perceptual_if_missing: bool = False
+    extra_terms: dict[str, ExtraLossTermConfig] = field(default_factory=dict)
 
 
 @dataclass
@@ -201,3 +214,74 @@ def register_configs() -> None:
     store.store(group="model", name="module_schema", node=ModuleConfig)
     store.store(group="loss", name="loss_schema", node=LossConfig)
     store.store(group="paths", name="paths_schema", node=PathsConfig)
+
+
+class ConfigError(ValueError):
+    """A config names an argument its ``_target_`` does not take, or a target that does
+    not exist."""
+
+
+#: Keys of a ``_target_`` node that Hydra reads itself.
+HYDRA_KEYS = {"_target_", "_partial_", "_recursive_", "_convert_", "_args_"}
+
+
+def accepted_arguments(target: Callable[..., Any]) -> set[str] | None:
+    """The keyword arguments ``target`` (a class or a function) accepts; ``None`` when it
+    takes any (``**kwargs``) or has no inspectable signature."""
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def check_targets(cfg: DictConfig | ListConfig, where: str = "") -> None:
+    """Raise :class:`ConfigError` listing every ``_target_`` node of ``cfg`` whose target
+    cannot be imported or whose keys are not arguments of it.
+
+    Relight's own groups are also typed by the schemas above (checked at composition);
+    this covers every target, including a user's own classes (``--config-dir``), before
+    anything is built.
+    """
+    problems = _target_problems(cfg, where)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _suggest(key: str, accepted: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(accepted), n=3)
+    if close:
+        return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+    return f" (it takes: {', '.join(sorted(accepted))})"
+
+
+def _target_problems(node: Any, where: str) -> list[str]:
+    if not isinstance(node, DictConfig | ListConfig) or node._is_none() or node._is_missing():
+        return []
+    if isinstance(node, ListConfig):
+        return [
+            p
+            for i in range(len(node))
+            for p in _target_problems(node._get_node(i), f"{where}[{i}]")
+        ]
+    problems: list[str] = []
+    prefix = f"{where}." if where else ""
+    target_path = node.get("_target_") if "_target_" in node else None
+    if isinstance(target_path, str):
+        try:
+            target = get_object(target_path)
+        except Exception as error:  # ImportError, AttributeError, ... from the import
+            problems.append(f"{prefix}_target_: cannot import '{target_path}' ({error})")
+        else:
+            accepted = accepted_arguments(target)
+            if accepted is not None:
+                for key in sorted(k for k in node if k not in HYDRA_KEYS and k not in accepted):
+                    problems.append(
+                        f"{prefix}{key}: not an argument of {target_path}{_suggest(key, accepted)}"
+                    )
+    for key in node:
+        if key not in HYDRA_KEYS:
+            problems += _target_problems(node._get_node(key), f"{prefix}{key}")
+    return problems

@@ -8,7 +8,6 @@ with the identity baseline (output = input).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
 
 from relight.checkpoints import net_from_checkpoint
-from relight.config import register_configs
+from relight.config import check_targets, register_configs
 from relight.data import PairsDataset, index_pairs
 from relight.data.cache import FileReader
 from relight.data.transforms import check_image_size
 from relight.evaluation import evaluate, pick_device
 from relight.metrics import RelightMetrics
+from relight.paths import use_working_directory
 from relight.train import CONFIG_DIR
 
 log = logging.getLogger("relight.eval")
@@ -47,6 +47,7 @@ def eval_dataset(cfg: DictConfig) -> Dataset:
 
 def run_eval(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; returns the summary written to ``metrics.json``."""
+    check_targets(cfg)
     net, _ = net_from_checkpoint(cfg.ckpt_path)
     dataset = eval_dataset(cfg)
     metrics = RelightMetrics(**OmegaConf.to_container(cfg.metrics, resolve=True))
@@ -69,8 +70,8 @@ def main(cfg: DictConfig) -> None:
 
 
 def cli() -> None:
-    """Console script: run from the repository root unless RELIGHT_ROOT says otherwise."""
-    os.environ.setdefault("RELIGHT_ROOT", os.getcwd())
+    """Console script (see :func:`relight.paths.use_working_directory`)."""
+    use_working_directory()
     main()
 
 

@@ -27,13 +27,14 @@ from relight.checkpoints import (
     net_from_checkpoint,
     newest_complete_checkpoint,
 )
-from relight.config import register_configs
+from relight.config import check_targets, register_configs
 from relight.evaluation import evaluate, pick_device
 from relight.files import ensure_writable_dir
 from relight.models.weights import host_reachable
+from relight.paths import config_dir, use_working_directory
 
 log = logging.getLogger("relight.train")
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONFIG_DIR = str(config_dir())
 WANDB_ID_FILE = "wandb_run_id.txt"
 
 register_configs()
@@ -161,6 +162,7 @@ def _record_wandb_id(loggers: list[Any], output_dir: Path) -> None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, test the best checkpoint and evaluate it; returns the final metrics."""
+    check_targets(cfg)  # every _target_ importable, every key one of its arguments
     output_dir = ensure_writable_dir(cfg.paths.output_dir, "run folder (paths.output_dir)")
     if cfg.float32_matmul_precision:
         torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
@@ -178,8 +180,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = resolve_ckpt_path(cfg)
     callbacks = instantiate_callbacks(cfg.get("callbacks"), model.selection_metric)
     loggers = instantiate_loggers(cfg.get("logger"), ckpt_path, switch_tags(cfg))
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    # objects go to the Trainer directly: through instantiate they would become a ListConfig
+    make_trainer = instantiate(cfg.trainer, _partial_=True)
+    trainer: L.Trainer = make_trainer(
+        callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
     for logger in loggers:
         logger.log_hyperparams(resolved_config(cfg))
@@ -267,8 +271,8 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def cli() -> None:
-    """Console script: run from the repository root unless RELIGHT_ROOT says otherwise."""
-    os.environ.setdefault("RELIGHT_ROOT", os.getcwd())
+    """Console script (see :func:`relight.paths.use_working_directory`)."""
+    use_working_directory()
     main()
 
 

@@ -86,3 +86,55 @@ def test_eval_config_composes(tmp_path):
     assert cfg.split == "val" and cfg.identity_baseline
     with pytest.raises(ConfigCompositionException, match="pairs_dri"):
         compose_cfg("eval", ["ckpt_path=x", "pairs_dri=y"], tmp_path)
+
+
+def test_own_config_folder_experiment_builds_its_loss_term(tmp_path, monkeypatch):
+    """`relight-train --config-dir my_exps experiment=foo`: the user's files compose over
+    relight's (as a Hydra search path), their term class builds, and a misspelt argument of
+    it is an error naming the key."""
+    from hydra.utils import instantiate
+
+    from relight.config import ConfigError, check_targets
+
+    from ..user_experiment import write_user_experiment
+
+    work = write_user_experiment(tmp_path / "work")
+    monkeypatch.syspath_prepend(str(work))
+    search = f"hydra.searchpath=[file://{work / 'my_exps'}]"
+    cfg = compose_cfg("train", [search, "experiment=foo", "data.root=/x"], tmp_path)
+    assert cfg.run_name == "foo" and cfg.model.net.encoder == "resnet18"
+    assert cfg.loss.charbonnier == 1.0 and cfg.loss.wssim == 1.1  # the paper's terms kept
+    check_targets(cfg)
+    loss = instantiate(cfg.loss)
+    assert set(loss.terms) == {"charbonnier", "wssim", "brightness"}
+    assert loss.weights["brightness"] == 0.1 and loss.terms["brightness"].target_mean == 0.5
+
+    bad = compose_cfg(
+        "train",
+        [search, "experiment=foo", "data.root=/x", "+loss.extra_terms.brightness.term.mean=1"],
+        tmp_path,
+    )
+    with pytest.raises(
+        ConfigError, match=r"loss\.extra_terms\.brightness\.term\.mean: .*target_mean"
+    ):
+        check_targets(bad)
+
+
+def test_check_targets_lists_every_problem_at_once(tmp_path):
+    from omegaconf import open_dict
+
+    from relight.config import ConfigError, check_targets
+
+    cfg = compose_cfg("train", ["experiment=s3net_paper", "data.root=/x"], tmp_path)
+    check_targets(cfg)  # the shipped configs are clean
+    with open_dict(cfg):
+        cfg.trainer.max_epoch = 3
+        cfg.callbacks.model_checkpoint.monitr = "val/ssim"
+        cfg.model.net._target_ = "relight.models.S3Nett"
+    with pytest.raises(ConfigError) as error:
+        check_targets(cfg)
+    message = str(error.value)
+    assert "trainer.max_epoch: not an argument of lightning.pytorch.trainer.Trainer" in message
+    assert "did you mean 'max_epochs'" in message
+    assert "callbacks.model_checkpoint.monitr" in message and "'monitor'" in message
+    assert "model.net._target_: cannot import 'relight.models.S3Nett'" in message

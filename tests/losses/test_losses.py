@@ -116,3 +116,34 @@ def test_composite_loss_under_bf16_autocast_keeps_pixel_terms_in_float32(generat
     assert parts.keys() == ref_parts.keys() == {"charbonnier", "wssim"}
     total.backward()
     assert pred.grad is not None and torch.isfinite(pred.grad.float()).all()
+
+
+class _MeanOfPrediction(torch.nn.Module):
+    """A user's term: the mean of the prediction (known value, known gradient)."""
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return prediction.mean()
+
+
+def test_extra_terms_are_added_with_their_weight_and_logged(generator):
+    pred = torch.rand(2, 3, 64, 64, generator=generator)
+    target = torch.rand(2, 3, 64, 64, generator=generator)
+    paper = CompositeLoss(perceptual=0.0)
+    extended = CompositeLoss(
+        perceptual=0.0, extra_terms={"brightness": {"weight": 0.5, "term": _MeanOfPrediction()}}
+    )
+    base_total, base_parts = paper(pred, target)
+    total, parts = extended(pred, target)
+    assert parts.keys() == {"charbonnier", "wssim", "brightness"}
+    torch.testing.assert_close(parts["brightness"], pred.mean())
+    torch.testing.assert_close(total, base_total + 0.5 * pred.mean())
+
+
+def test_extra_terms_are_checked():
+    term = _MeanOfPrediction()
+    with pytest.raises(ValueError, match="may not reuse the names"):
+        CompositeLoss(perceptual=0.0, extra_terms={"wssim": {"weight": 1.0, "term": term}})
+    with pytest.raises(ValueError, match=">= 0"):
+        CompositeLoss(perceptual=0.0, extra_terms={"tv": {"weight": -1.0, "term": term}})
+    with pytest.raises(TypeError, match="'term' must build an nn.Module"):
+        CompositeLoss(perceptual=0.0, extra_terms={"tv": {"weight": 1.0, "term": "tv"}})

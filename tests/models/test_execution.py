@@ -31,16 +31,29 @@ def test_unknown_mode_lists_the_choices():
         get_mode("fp16")
 
 
-def test_activation_checkpointing_gives_the_same_gradients():
+def test_activation_checkpointing_gives_the_same_gradients_and_buffers():
     torch.manual_seed(0)
     plain = S3Net(**SMALL)
     checkpointed = S3Net(**SMALL, activation_checkpointing=True)
     checkpointed.load_state_dict(plain.state_dict())
-    assert checkpointed.encoder.grad_checkpointing and not plain.encoder.grad_checkpointing
-    x = torch.rand(1, 8, 64, 64, generator=torch.Generator().manual_seed(2))
-    grads = []
+    calls = []
+    checkpointed.encoder.layer2.register_forward_pre_hook(lambda *_: calls.append(1))
+    x = torch.rand(2, 8, 64, 64, generator=torch.Generator().manual_seed(2))
     for net in (plain, checkpointed):
         net.train()
         net(x).square().mean().backward()
-        grads.append(net.encoder.conv1.weight.grad.clone())
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+    assert len(calls) == 2  # forward, then recomputed in backward: checkpointing is on
+    for (name, a), b in zip(plain.named_parameters(), checkpointed.parameters(), strict=True):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6, msg=name)
+    # the recomputation must not update BatchNorm's running statistics a second time
+    for (name, a), b in zip(plain.named_buffers(), checkpointed.buffers(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_activation_checkpointing_is_off_at_inference():
+    net = S3Net(**SMALL, activation_checkpointing=True).eval()
+    calls = []
+    net.encoder.layer2.register_forward_pre_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        net(torch.rand(1, 8, 64, 64))
+    assert len(calls) == 1

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,6 +33,10 @@ class CompositeLoss(nn.Module):
         drop_perceptual_if_missing: when the VGG19 ImageNet weights are missing, drop the
             perceptual term with a loud warning instead of failing (a VGG19 with random
             weights measures nothing perceptual).
+        extra_terms: your own terms, ``{name: {"weight": w, "term": module}}``: ``module``
+            maps ``(prediction, target)`` to a scalar (in config, ``term`` is a
+            ``_target_`` node; see the README, "Your own experiments"). Logged as
+            ``train/<name>`` like the paper's terms.
     """
 
     def __init__(
@@ -46,9 +51,15 @@ class CompositeLoss(nn.Module):
         vgg_weights: str | None = "imagenet",
         allow_random_init: bool = False,
         drop_perceptual_if_missing: bool = False,
+        extra_terms: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.weights = {"charbonnier": charbonnier, "wssim": wssim, "perceptual": perceptual}
+        extra_terms = dict(extra_terms or {})
+        clashes = sorted(set(extra_terms) & set(self.weights))
+        if clashes:
+            raise ValueError(f"extra loss terms may not reuse the names {clashes}")
+        self.weights.update({name: float(spec["weight"]) for name, spec in extra_terms.items()})
         negative = {k: w for k, w in self.weights.items() if w < 0}
         if negative:
             raise ValueError(f"loss weights must be >= 0, got {negative}")
@@ -72,6 +83,14 @@ class CompositeLoss(nn.Module):
                     stacklevel=2,
                 )
                 self.weights["perceptual"] = 0.0
+        for name, spec in extra_terms.items():
+            if not isinstance(spec["term"], nn.Module):
+                raise TypeError(
+                    f"extra loss term '{name}': 'term' must build an nn.Module, got "
+                    f"{type(spec['term']).__name__}"
+                )
+            if self.weights[name]:
+                terms[name] = spec["term"]
         if not terms:
             raise ValueError("no loss term left to optimise (the perceptual term was dropped)")
         self.terms = nn.ModuleDict(terms)

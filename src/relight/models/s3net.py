@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from relight.models.blocks import AttentionBlock, EnhancementModule
+from relight.models.checkpointing import checkpointed_features, supports_checkpointing
 from relight.models.weights import create_timm_model
 
 #: Number of input channels with and without the two depth maps.
@@ -101,7 +102,11 @@ class S3Net(nn.Module):
             out_indices=(1, 2, 3),
             in_chans=self.in_channels,
         )
-        self.encoder.set_grad_checkpointing(activation_checkpointing)
+        if activation_checkpointing and not supports_checkpointing(self.encoder):
+            raise ValueError(
+                f"activation_checkpointing: encoder '{encoder}' is not a timm feature list "
+                f"({type(self.encoder).__name__}); turn it off for this encoder"
+            )
         reductions = tuple(self.encoder.feature_info.reduction())
         if reductions != (4, 8, 16):
             raise ValueError(
@@ -159,7 +164,7 @@ class S3Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        skip4, skip8, features16 = self.encoder(x)
+        skip4, skip8, features16 = self._encode(x)
         y = self.attention8(self.shuffle(self.attention16(features16)))
         y = self.attention4(self.shuffle(torch.cat([y, skip8], dim=1)))
         y = self.shuffle(self.shuffle(torch.cat([y, skip4], dim=1)))
@@ -167,6 +172,11 @@ class S3Net(nn.Module):
         if self.config.global_residual:
             y = y + x[:, :3]
         return torch.tanh(y)
+
+    def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if self.config.activation_checkpointing and torch.is_grad_enabled():
+            return checkpointed_features(self.encoder, x)
+        return self.encoder(x)
 
     def hparams(self) -> dict[str, object]:
         """The constructor arguments, for logging and checkpoints."""
