@@ -213,6 +213,33 @@ def missing_image_of_a_pair(tmp: Path, out: Path):
     return lambda: dataset[1]
 
 
+def truncate(path: Path) -> None:
+    """Cut a PNG in half: its header still reads (indexing passes), decoding fails."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def evaluate_fails_at_the_second_pair(tmp: Path, out: Path):
+    pairs = write_pairs(tmp / "pairs", count=3, size=32)
+    truncate(pairs / "input" / "Pair001.png")
+    dataset = PairsDataset(index_pairs(pairs), FileReader(None))
+    net = S3Net(**SMALL_NET, enhancement=False)
+    metrics = RelightMetrics(lpips_weights="none")
+    return lambda: evaluate(net, dataset, out, metrics, batch_size=1, progress=False)
+
+
+def predict_fails_at_the_second_pair(tmp: Path, out: Path):
+    from relight.predict import Predictor, predict_pairs
+
+    pairs = write_pairs(tmp / "pairs", count=3, size=32)
+    truncate(pairs / "guide" / "Pair001.png")
+    predictor = Predictor(S3Net(**SMALL_NET, enhancement=False))
+    submission = out / "submission.zip"
+    return lambda: predict_pairs(
+        predictor, pairs, out, submission=submission, lpips_weights="none", progress=False
+    )
+
+
 MATRIX: dict[str, Row] = {
     "truncated PNG": Row(truncated_png, DataFormatError, r"cut\.png: corrupt or truncated"),
     "PNG that is not an image": Row(text_png, DataFormatError, r"notes\.png: not an image"),
@@ -280,6 +307,16 @@ MATRIX: dict[str, Row] = {
     "plain depth array loads without pickle": Row(
         plain_depth_without_pickle, check=lambda d: d.shape == (4, 5) and float(d.mean()) == 0.5
     ),
+    "evaluation that fails at its second pair": Row(
+        evaluate_fails_at_the_second_pair,
+        DataFormatError,
+        r"input/Pair001\.png: corrupt or truncated",
+    ),
+    "prediction that fails at its second pair": Row(
+        predict_fails_at_the_second_pair,
+        DataFormatError,
+        r"guide/Pair001\.png: corrupt or truncated",
+    ),
     "output folder not writable": Row(
         unwritable_output, OutputNotWritableError, r"output folder .*a_file/eval is not writable"
     ),
@@ -295,10 +332,24 @@ def test_bad_input(row: Row, tmp_path: Path) -> None:
     else:
         with pytest.raises(row.error, match=row.match.replace("{tmp}", str(tmp_path))):
             run()
-    # nothing half-written: no temporary files, no partial outputs
+    # nothing half-written: no temporary files; what a failed run left in ``out`` (the
+    # images finished before the failure) is complete, and no summary claims a result
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
-    assert not out.exists() or not any(out.iterdir())
-    assert not (tmp_path / "a_file" / "eval").exists()
+    if row.error is not None and out.exists():
+        assert_no_partial_outputs(out)
+
+
+#: What only a finished evaluation or prediction writes.
+SUMMARIES = {"metrics.json", "metrics.csv", "cases.png", "submission.zip"}
+
+
+def assert_no_partial_outputs(out: Path) -> None:
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert not SUMMARIES & {p.name for p in files}, files
+    for path in files:
+        assert path.suffix == ".png", path
+        with Image.open(path) as image:
+            image.load()  # a cut file fails here
 
 
 def test_matrix_has_at_least_20_rows() -> None:

@@ -14,6 +14,12 @@ def test_pairs_with_target(tmp_path):
     item = PairsDataset(pairs, FileReader(None))[1]
     assert set(item) == {"input", "guide", "input_depth", "guide_depth", "target", "name"}
     assert item["name"] == "Pair001" and item["guide_depth"].shape == (1, 32, 32)
+    root = tmp_path / "val"
+    stored = np.load(root / "input" / "Pair001.npy", allow_pickle=True).item()["normalized_depth"]
+    assert torch.equal(item["input_depth"][0], torch.from_numpy(stored))
+    assert torch.equal(
+        item["guide_depth"][0], torch.from_numpy(np.load(root / "guide" / "Pair001.npy"))
+    )
 
 
 def test_pairs_without_target_and_separate_ground_truth(tmp_path):

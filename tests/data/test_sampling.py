@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -26,7 +27,7 @@ def test_rule_guide_from_another_scene_target_is_input_under_guide_light(scenes)
             assert t.guide_light in scenes[t.input_scene].images
 
 
-def test_dataset_item_matches_the_triplet(scenes):
+def test_dataset_item_matches_the_triplet(scenes, tmp_path):
     dataset = TripletDataset(scenes, GuideSampler(scenes, [0, 1, 2, 3]), FileReader(None))
     item = dataset[5]
     t = dataset.triplet(5)
@@ -35,7 +36,15 @@ def test_dataset_item_matches_the_triplet(scenes):
     assert torch.equal(item["target"], reader.image(target_path))
     assert torch.equal(item["guide"], reader.image(scenes[t.guide_scene].images[t.guide_light]))
     assert torch.equal(item["input"], reader.image(scenes[t.input_scene].images[t.input_light]))
-    assert item["input_depth"].shape == (1, 16, 16) and item["name"] == t.name
+    assert item["name"] == t.name
+
+    def stored_depth(scene: int) -> torch.Tensor:
+        depth = np.load(tmp_path / f"Image{scene:03d}.npy", allow_pickle=True).item()
+        return torch.from_numpy(depth["normalized_depth"])[None]
+
+    assert t.input_scene != t.guide_scene
+    assert torch.equal(item["input_depth"], stored_depth(t.input_scene))
+    assert torch.equal(item["guide_depth"], stored_depth(t.guide_scene))
 
 
 def test_same_lighting_only_when_allowed(scenes):

@@ -58,7 +58,9 @@ def write_pairs(root: Path, count: int = 3, size: int = 32, target: bool = True)
         Image.fromarray(lit_image(10 + n, 2500, "N", size)).save(root / "input" / f"{name}.png")
         Image.fromarray(lit_image(20 + n, 6500, "E", size)).save(root / "guide" / f"{name}.png")
         np.save(root / "input" / f"{name}.npy", depth_dict(10 + n, size), allow_pickle=True)
-        np.save(root / "guide" / f"{name}.npy", depth_dict(20 + n, size)["normalized_depth"])
+        # flipped: unlike the input's depth whatever the scale, so a swap is caught
+        guide_depth = np.ascontiguousarray(depth_dict(20 + n, size)["normalized_depth"][::-1])
+        np.save(root / "guide" / f"{name}.npy", guide_depth)
         if target:
             Image.fromarray(lit_image(10 + n, 6500, "E", size)).save(
                 root / "target" / f"{name}.png"

@@ -15,7 +15,8 @@ class SimulatedCrash(RuntimeError):
 
 
 class StepRecorder(L.Callback):
-    """Appends ``{"step", "epoch", "batch", "names", "loss"}`` to ``path`` after each step.
+    """Appends ``{"step", "epoch", "batch", "names", "loss", "rank", "world_size"}`` to
+    ``path`` after each step (every DDP rank appends its own lines).
 
     ``crash_at_step`` raises :class:`SimulatedCrash` before that global step; ``sleep``
     slows each step down so that a test can kill the process at a chosen moment.
@@ -44,6 +45,8 @@ class StepRecorder(L.Callback):
             "batch": batch_idx,
             "names": list(batch["name"]),
             "loss": None if loss is None else float(loss),
+            "rank": trainer.global_rank,
+            "world_size": trainer.world_size,
         }
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -53,3 +56,15 @@ class StepRecorder(L.Callback):
 def read_records(path: Path) -> list[dict[str, Any]]:
     """The records of a :class:`StepRecorder` file."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+class WeightSnapshot(L.Callback):
+    """Saves the network's state dict to ``path`` when training starts (test helper)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        import torch
+
+        torch.save({k: v.detach().clone() for k, v in module.net.state_dict().items()}, self.path)

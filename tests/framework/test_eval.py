@@ -6,6 +6,7 @@ import pytest
 from relight.checkpoints import CheckpointError
 from relight.eval import run_eval
 
+from ..metrics_reference import assert_means_of_rows, read_csv, skimage_scores
 from .conftest import compose_cfg
 
 
@@ -28,6 +29,17 @@ def test_eval_on_a_pairs_folder(trained_checkpoint, tiny_data, tmp_path):
     header = (out / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith("name,psnr,ssim,lpips,mps,identity_psnr")
     assert "| identity (output = input) |" in summary["table"]
+    rows = read_csv(out / "metrics.csv")
+    assert_means_of_rows(saved["results"], rows)
+    # the identity baseline scores the input files against the target files
+    pairs = Path(tiny_data["pairs"])
+    for row in rows:
+        name = row["name"]
+        reference = skimage_scores(
+            pairs / "input" / f"{name}.png", pairs / "target" / f"{name}.png"
+        )
+        assert float(row["identity_psnr"]) == pytest.approx(reference["psnr"], abs=1e-4)
+        assert float(row["identity_ssim"]) == pytest.approx(reference["ssim"], abs=1e-4)
 
 
 def test_eval_split_of_the_data_config(trained_checkpoint, tiny_data, tmp_path):
@@ -79,5 +91,7 @@ def test_eval_in_bf16_channels_last_matches_fp32(trained_checkpoint, tiny_data, 
         assert bf16["results"]["S3Net"][name] == pytest.approx(
             fp32["results"]["S3Net"][name], abs=0.05 if name == "psnr" else 2e-3
         )
+    # bf16 really ran: its rounding shows (channels_last alone moves PSNR by ~1e-6 dB)
+    assert abs(bf16["results"]["S3Net"]["psnr"] - fp32["results"]["S3Net"]["psnr"]) > 1e-4
     with pytest.raises(ValueError, match="unknown execution mode 'fp16'"):
         run_eval(pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path / "c", "mode=fp16"))

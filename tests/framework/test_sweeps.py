@@ -1,6 +1,7 @@
 """Sweeps through the real command line: multirun + report, DDP, submitit, Optuna."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -9,16 +10,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ..metrics_reference import assert_means_of_rows, read_csv
 from .conftest import TINY
+from .recorder import read_records
 
 pytestmark = pytest.mark.slow
 
 NO_EXTRAS = ["evaluate=false", "test=false"]
+REPO = Path(__file__).resolve().parents[2]  # importable test callbacks (tests.framework...)
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``relight-train`` like a user does, from ``cwd`` (logs go below it)."""
-    env = dict(os.environ, RELIGHT_ROOT=str(cwd), HYDRA_FULL_ERROR="1")
+    env = dict(os.environ, RELIGHT_ROOT=str(cwd), HYDRA_FULL_ERROR="1", PYTHONPATH=str(REPO))
     command = [sys.executable, "-m", "relight.train", *args]
     result = subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
@@ -58,19 +62,41 @@ def test_multirun_ablation_then_report(tiny_data, tmp_path):
     with open(sweep / "ablation.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["variant"] for r in rows] == ["full", "no_attention", "identity (output = input)"]
-    assert all(float(r["psnr"]) > 0 for r in rows)
+    # each row is its job's evaluation (the per-image means of its metrics.csv)
+    for row, job in zip(rows, jobs, strict=False):
+        summary = json.loads((sweep / job / "eval" / "metrics.json").read_text())
+        assert_means_of_rows(summary["results"], read_csv(sweep / job / "eval" / "metrics.csv"))
+        for metric, value in summary["results"]["S3Net"].items():
+            assert float(row[metric]) == pytest.approx(value, abs=1e-6), (job, metric)
+    identity = json.loads((sweep / jobs[0] / "eval" / "metrics.json").read_text())["results"]
+    for metric, value in identity["identity (output = input)"].items():
+        assert float(rows[-1][metric]) == pytest.approx(value, abs=1e-6), metric
     assert (sweep / "ablation.png").stat().st_size > 1000
     assert "| 1 | no_attention |" in (sweep / "ablation.md").read_text()
 
 
 def test_ddp_two_cpu_processes(tiny_data, tmp_path):
-    run_cli(["trainer=ddp_cpu", "run_name=ddp", *data_args(tiny_data), *TINY, *NO_EXTRAS], tmp_path)
+    """trainer=ddp_cpu (last, so TINY's trainer=cpu does not win): two gloo ranks train on
+    different items, and the 4 items of an epoch make one step per rank (one process with
+    batch 2 would take two)."""
+    log = tmp_path / "steps.jsonl"
+    recorder = [
+        "+callbacks.recorder._target_=tests.framework.recorder.StepRecorder",
+        f"+callbacks.recorder.path={log}",
+    ]
+    overrides = [*data_args(tiny_data), *TINY, *NO_EXTRAS, *recorder, "trainer=ddp_cpu"]
+    run_cli(["run_name=ddp", *overrides], tmp_path)
+    records = read_records(log)
+    assert {r["world_size"] for r in records} == {2}
+    assert sorted(r["rank"] for r in records) == [0, 1]  # one step on each rank
+    names = [set(r["names"]) for r in records]
+    assert not names[0] & names[1] and len(names[0] | names[1]) == 4
     runs = list((tmp_path / "logs" / "train" / "ddp").glob("*/checkpoints/last.ckpt"))
     assert len(runs) == 1
     import torch
 
     checkpoint = torch.load(runs[0], map_location="cpu", weights_only=True)
-    assert checkpoint["global_step"] == 2 and checkpoint["epoch"] == 0
+    assert checkpoint["global_step"] == 1 and checkpoint["epoch"] == 0
 
 
 def test_submitit_local_sweep(tiny_data, tmp_path):

@@ -74,6 +74,17 @@ def test_lpips_of_identical_images_is_zero(random_lpips, generator):
     assert random_lpips.backbone == "alex v0.1 RANDOM backbone (test only, not comparable)"
 
 
+def test_lpips_feeds_the_network_images_in_minus_one_to_one(random_lpips, generator):
+    """Images in [0, 1] go to the lpips network as 2x - 1 (its convention), one score each."""
+    a = torch.rand(2, 3, 64, 64, generator=generator)
+    b = torch.rand(2, 3, 64, 64, generator=generator)
+    with torch.no_grad():
+        expected = random_lpips.network(2 * a - 1, 2 * b - 1).flatten()
+        unscaled = random_lpips.network(a, b).flatten()
+    torch.testing.assert_close(random_lpips.score(a, b), expected)
+    assert (expected - unscaled).abs().min() > 1e-4  # the convention matters
+
+
 def test_lpips_missing_backbone_fails_fast_with_clear_message():
     start = time.monotonic()
     with pytest.raises(WeightsUnavailableError, match="alexnet-owt-7be5be79.pth"):

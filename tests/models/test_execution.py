@@ -20,8 +20,12 @@ def test_modes_match_the_float32_reference(small_net, name):
         reference = small_net.to(memory_format=torch.contiguous_format)(x)
     out = prepare(small_net, name)(x)
     assert out.dtype == torch.float32 and out.shape == reference.shape
-    tolerance = 0.05 if MODES[name].autocast_dtype is not None else 1e-5
-    assert (out - reference).abs().max() < tolerance
+    difference = (out - reference).abs().max()
+    if MODES[name].autocast_dtype is not None:
+        # bf16 really ran: its rounding shows (channels_last alone changes < 1e-7)
+        assert 1e-5 < difference < 0.05
+    else:
+        assert difference < 1e-5
     if MODES[name].channels_last:
         assert small_net.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
 

@@ -9,10 +9,12 @@ from PIL import Image
 
 from relight.checkpoints import CheckpointError, net_from_any_checkpoint
 from relight.data.formats import DataFormatError
+from relight.data.transforms import resize_depth, resize_image
 from relight.inference import SizePolicy
 from relight.predict import DepthOptions, Predictor, main, read_depth_as
 
 from ..data.vidit_factory import lit_image, write_pairs
+from ..metrics_reference import assert_means_of_rows, skimage_scores
 from ..models.authors_state import synthetic_authors_state_dict
 from .conftest import save_relight_checkpoint, small_s3net
 
@@ -51,6 +53,45 @@ def write_depth(path, depth, kind):
 DEPTH_KINDS = ["dict_npy", "plain_npy", "png16_distance", "png8_disparity"]
 
 
+def expected_depth(path, kind) -> np.ndarray:
+    """The normalized_depth relight-predict must derive from a file ``write_depth`` wrote,
+    computed here from the stored values: distance / farthest, or nearest disparity /
+    disparity."""
+    if kind in ("dict_npy", "plain_npy"):
+        stored = np.load(path, allow_pickle=True)
+        return stored.item()["normalized_depth"] if stored.dtype == object else stored
+    with Image.open(path) as image:
+        values = np.asarray(image).astype(np.float64)
+    if kind == "png16_distance":
+        return (values / values.max()).astype(np.float32)
+    return (values[values > 0].min() / values).astype(np.float32)
+
+
+def rgb_of(path) -> torch.Tensor:
+    with Image.open(path) as image:
+        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1) / 255
+
+
+def expected_relit(net, image, guide, depth, guide_depth) -> np.ndarray:
+    """The 8-bit output of ``net`` on the input built here: image, guide, image depth,
+    guide depth, reflect-padded at the bottom and right to a multiple of 16 and cropped."""
+    x = torch.cat([image, guide, torch.as_tensor(depth)[None], torch.as_tensor(guide_depth)[None]])
+    height, width = x.shape[-2:]
+    pad = (0, -width % 16, 0, -height % 16)
+    with torch.no_grad():
+        out = net(torch.nn.functional.pad(x[None].float(), pad, mode="reflect"))
+    out = out[0, :, :height, :width].clamp(0, 1)
+    return (out * 255 + 0.5).byte().permute(1, 2, 0).numpy()
+
+
+def assert_png_equals(path, expected: np.ndarray) -> None:
+    with Image.open(path) as relit:
+        assert relit.mode == "RGB"
+        written = np.asarray(relit).astype(int)
+    assert written.shape == expected.shape
+    assert np.abs(written - expected.astype(int)).max() <= 1  # within 1/255
+
+
 @pytest.mark.parametrize("kind", DEPTH_KINDS)
 def test_every_depth_format_becomes_normalized_depth(tmp_path, kind):
     depth = distance_map(24, 40)
@@ -62,7 +103,7 @@ def test_every_depth_format_becomes_normalized_depth(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", DEPTH_KINDS)
-def test_single_pair_with_each_depth_format(tmp_path, small_checkpoint, kind):
+def test_single_pair_with_each_depth_format(tmp_path, small_net, small_checkpoint, kind):
     image = write_rgb(tmp_path / "in.png", 48, 64, seed=1)
     guide = write_rgb(tmp_path / "guide.png", 48, 64, seed=2)
     depth, convention = write_depth(tmp_path / "in_depth", distance_map(48, 64), kind)
@@ -73,13 +114,22 @@ def test_single_pair_with_each_depth_format(tmp_path, small_checkpoint, kind):
         "--guide-depth", str(guide_depth), "--depth-convention", convention,
         "--checkpoint", str(small_checkpoint), "--output", str(output),
     ])  # fmt: skip
-    with Image.open(output) as relit:
-        assert relit.size == (64, 48) and relit.mode == "RGB"
+    expected = expected_relit(
+        small_net,
+        rgb_of(image),
+        rgb_of(guide),
+        expected_depth(depth, kind),
+        expected_depth(guide_depth, kind),
+    )
+    assert_png_equals(output, expected)
     assert not list(output.parent.glob(".*tmp"))
 
 
-def test_odd_size_own_depth_resolution_and_guide_of_another_size(tmp_path, small_checkpoint):
-    """1000x750 input, depth estimated at half resolution, a guide of another size."""
+def test_odd_size_own_depth_resolution_and_guide_of_another_size(
+    tmp_path, small_net, small_checkpoint
+):
+    """1000x750 input, depth estimated at half resolution, a guide of another size: the
+    depth is resized to the image, the guide and its depth to the input's size."""
     image = write_rgb(tmp_path / "in.png", 750, 1000)
     guide = write_rgb(tmp_path / "guide.png", 480, 640)
     np.save(tmp_path / "in.npy", distance_map(375, 500))
@@ -90,8 +140,15 @@ def test_odd_size_own_depth_resolution_and_guide_of_another_size(tmp_path, small
         "--guide-depth", str(tmp_path / "guide.npy"), "--checkpoint", str(small_checkpoint),
         "--output", str(output),
     ])  # fmt: skip
-    with Image.open(output) as relit:
-        assert relit.size == (1000, 750)
+    size = (750, 1000)
+    expected = expected_relit(
+        small_net,
+        rgb_of(image),
+        resize_image(rgb_of(guide), size),
+        resize_depth(torch.from_numpy(distance_map(375, 500)), size),
+        resize_depth(torch.from_numpy(distance_map(480, 640)), size),
+    )
+    assert_png_equals(output, expected)
 
 
 def test_depth_of_another_aspect_ratio_is_refused(tmp_path):
@@ -116,6 +173,15 @@ def test_folder_mode_metrics_and_submission_zip(tmp_path, small_checkpoint):
     assert "identity (output = input)" in summary["results"]
     assert "| n/a | n/a |" in summary["table"]
     assert all(row["seconds"] > 0 for row in summary["per_image"])
+    assert_means_of_rows(summary["results"], summary["per_image"])
+    for row in summary["per_image"]:  # scored against the right files
+        target = pairs / "target" / f"{row['name']}.png"
+        identity = skimage_scores(pairs / "input" / f"{row['name']}.png", target)
+        assert row["identity_psnr"] == pytest.approx(identity["psnr"], abs=1e-4)
+        assert row["identity_ssim"] == pytest.approx(identity["ssim"], abs=1e-4)
+        written = skimage_scores(out / f"{row['name']}.png", target)  # 8-bit: nearly equal
+        assert row["psnr"] == pytest.approx(written["psnr"], abs=0.05)
+        assert row["ssim"] == pytest.approx(written["ssim"], abs=2e-3)
 
     with zipfile.ZipFile(out / "submission.zip") as archive:
         assert sorted(archive.namelist()) == sorted([*names, "readme.txt"])
@@ -203,7 +269,8 @@ def test_bf16_is_close_to_fp32(small_net):
     bf16, _ = Predictor(small_net, precision="bf16")(item)
     assert fp32.shape == bf16.shape == (3, 40, 56) and bf16.dtype == torch.float32
     assert seconds > 0
-    assert (fp32 - bf16).abs().mean() < 0.02
+    # close, and bf16 really ran (channels_last alone changes the output by < 1e-7)
+    assert 1e-5 < (fp32 - bf16).abs().mean() < 0.02
 
 
 def test_command_line_errors(tmp_path, small_checkpoint, capsys):
@@ -236,7 +303,7 @@ def test_submission_path_given_explicitly(tmp_path, small_checkpoint):
     assert not (tmp_path / "out" / "submission.zip").exists()
 
 
-def test_guide_depth_in_another_convention(tmp_path, small_checkpoint):
+def test_guide_depth_in_another_convention(tmp_path, small_net, small_checkpoint):
     """Your photo with a monocular disparity PNG, a VIDIT guide with its dict .npy."""
     image = write_rgb(tmp_path / "in.png", 48, 64)
     depth, _ = write_depth(tmp_path / "in_depth", distance_map(48, 64), "png8_disparity")
@@ -245,7 +312,14 @@ def test_guide_depth_in_another_convention(tmp_path, small_checkpoint):
             "--guide-depth", str(guide_depth), "--depth-convention", "disparity",
             "--guide-depth-convention", "vidit", "--checkpoint", str(small_checkpoint)]  # fmt: skip
     main([*args, "--output", str(tmp_path / "a.png")])
-    assert (tmp_path / "a.png").is_file()
+    expected = expected_relit(
+        small_net,
+        rgb_of(image),
+        rgb_of(image),
+        expected_depth(depth, "png8_disparity"),
+        distance_map(48, 64),
+    )
+    assert_png_equals(tmp_path / "a.png", expected)
     # by default the guide's depth is read in the input's convention
     np.save(guide_depth, {"normalized_depth": np.zeros((48, 64), np.float32)})
     with pytest.raises(DataFormatError, match="guide_depth.npy: a 'disparity' depth map"):
