@@ -63,6 +63,28 @@ CASES = {
             return RelightMetrics(lpips_weights="imagenet").lpips""",
         ["RESULT\nNone", "LPIPS and MPS are OFF"],
     ),
+    "monocular depth model of relight-predict (Hugging Face hub)": (
+        """import numpy as np, torch
+        from PIL import Image
+        from relight.models import S3Net
+        from relight.predict import main
+        net = S3Net(encoder="resnet18", encoder_weights="none")  # set-up, not timed
+        state = {f"net.{k}": v for k, v in net.state_dict().items()}
+        torch.save({"state_dict": state, "hyper_parameters": {"net_config": net.hparams()}},
+                   "s3net.ckpt")
+        Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save("photo.jpg")
+        def run():  # the one command, two photos without depth
+            return main(["--input", "photo.jpg", "--guide", "photo.jpg",
+                         "--checkpoint", "s3net.ckpt", "--output", "relit.png"])""",
+        [
+            "ERROR WeightsUnavailableError",
+            "'depth-anything/Depth-Anything-V2-Small-hf'",
+            f"hub.{BLACKHOLE} is unreachable",
+            "three ways",
+            "--depth-model /path/to/folder",
+            "--input-depth and --guide-depth",
+        ],
+    ),
     "W&B online logging": (
         """def run():
             from omegaconf import OmegaConf

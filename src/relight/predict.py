@@ -1,7 +1,9 @@
 """``relight-predict``: relight your own images with S3Net, one pair or an NTIRE pairs folder.
 
-Single pair::
+Single pair (a depth map that is not given is estimated from its image by a monocular
+depth model, :mod:`relight.models.monocular_depth`)::
 
+    relight-predict --input photo.jpg --guide guide.jpg --checkpoint best.ckpt --output relit.png
     relight-predict --input scene.png --input-depth scene_depth.png \\
         --guide guide.png --guide-depth guide.npy --checkpoint best.ckpt --output relit.png
 
@@ -9,9 +11,10 @@ Folder (``DIR/input/PairNNN.{png,npy}``, ``DIR/guide/...``, optional ``DIR/targe
 
     relight-predict --pairs DIR --checkpoint weight.pkl --output OUT [--submission]
 
-writes ``OUT/PairNNN.png``; with ground truth also ``OUT/metrics.json`` (PSNR, SSIM, LPIPS,
-MPS per image and on average, with the identity baseline); ``--submission`` writes the
-NTIRE 2021 challenge zip (the images + ``readme.txt``).
+writes ``OUT/PairNNN.png`` (missing ``.npy`` depth maps are estimated); with ground truth
+also ``OUT/metrics.json`` (PSNR, SSIM, LPIPS, MPS per image and on average, with the
+identity baseline); ``--submission`` writes the NTIRE 2021 challenge zip (the images +
+``readme.txt``).
 
 The checkpoint may be a ``relight-train`` checkpoint, a ``relight-convert`` state dict or
 the authors' ``weight.pkl`` (converted on the fly). Any image size works (padding to a
@@ -38,7 +41,7 @@ from tqdm import tqdm
 
 from relight.checkpoints import ANY_CHECKPOINT_HELP, net_from_any_checkpoint
 from relight.data.depth_conventions import CONVENTIONS, check_depth_range, normalise_depth
-from relight.data.formats import DataFormatError, read_depth, read_image
+from relight.data.formats import DataFormatError, read_depth, read_image, write_depth
 from relight.data.pairs import PairFiles, index_pairs
 from relight.data.transforms import resize_depth, resize_image
 from relight.evaluation import format_table, mean_results, pick_device, score_rows
@@ -47,6 +50,7 @@ from relight.inference import LARGE_MODES, SizePolicy, relight_any_size
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
 from relight.models.execution import MODES, prepare
+from relight.models.monocular_depth import DEFAULT_DEPTH_MODEL, MonocularDepth, load_depth_model
 from relight.models.s3net import batch_input
 from relight.panels import save_png
 
@@ -96,19 +100,56 @@ def read_depth_as(path: Path, size: tuple[int, int], options: DepthOptions) -> t
     return depth
 
 
-def read_pair(pair: PairFiles, options: DepthOptions, depth: bool = True) -> dict[str, Any]:
+def depth_of(
+    image: torch.Tensor,
+    image_path: Path,
+    depth_path: Path | None,
+    options: DepthOptions,
+    estimator: MonocularDepth | None = None,
+    save_dir: Path | None = None,
+) -> torch.Tensor:
+    """The ``normalized_depth`` of an image at its size: read from ``depth_path``, or, when
+    there is none, estimated by ``estimator`` and, with ``save_dir``, saved there as
+    ``<stem>.npy`` (exact, reusable as a depth file) and ``<stem>_depth.png`` (16-bit)."""
+    size = (image.shape[-2], image.shape[-1])
+    if depth_path is not None:
+        return read_depth_as(depth_path, size, options)
+    if estimator is None:
+        raise DataFormatError(f"{image_path}: no depth map given and no depth model to estimate it")
+    depth = estimator(image, origin=str(image_path))
+    if save_dir is not None:
+        write_depth(depth, save_dir / f"{image_path.stem}.npy")
+        write_depth(depth, save_dir / f"{image_path.stem}_depth.png")
+    return depth
+
+
+def read_pair(
+    pair: PairFiles,
+    options: DepthOptions,
+    depth: bool = True,
+    estimator: MonocularDepth | None = None,
+    save_depth: Path | None = None,
+) -> dict[str, Any]:
     """One item (``input``, ``guide``, depths, ``target`` when known, ``name``) from files.
 
-    The guide only carries the lighting: one of another size is resized to the input's.
+    The guide only carries the lighting: one of another size is resized to the input's,
+    and so is its depth (read, or estimated from the guide at its own size). Depth maps the
+    pair lacks are estimated by ``estimator`` (and saved in ``save_depth/input/`` and
+    ``save_depth/guide/``, see :func:`depth_of`).
     """
     image = read_image(pair.input)
     size = (image.shape[-2], image.shape[-1])
     guide = read_image(pair.guide)
-    guide_size = (guide.shape[-2], guide.shape[-1])
     item: dict[str, Any] = {"name": pair.name, "input": image, "guide": resize_image(guide, size)}
     if depth:
-        item["input_depth"] = read_depth_as(pair.input_depth, size, options)[None]
-        guide_depth = read_depth_as(pair.guide_depth, guide_size, options.for_guide())
+        input_dir, guide_dir = (
+            (save_depth / "input", save_depth / "guide") if save_depth else (None, None)
+        )
+        input_depth = depth_of(image, pair.input, pair.input_depth, options, estimator, input_dir)
+        guide_depth = depth_of(
+            guide, pair.guide, pair.guide_depth, options.for_guide(), estimator, guide_dir
+        )
+        item["input_depth"] = input_depth[None]
         item["guide_depth"] = resize_depth(guide_depth, size)[None]
     if pair.target is not None:
         target = read_image(pair.target)
@@ -178,6 +219,25 @@ def write_submission(zip_path: Path, images: Sequence[Path], readme: str) -> Pat
     return atomic_write(zip_path, write)
 
 
+def depth_estimator_for(
+    pairs: Sequence[PairFiles],
+    takes_depth: bool,
+    depth_model: str | MonocularDepth,
+    device: torch.device,
+    save_depth: Path | None = None,
+) -> MonocularDepth | None:
+    """The monocular depth model (loaded once, before any work) when the network takes depth
+    and some pair lacks a depth map; ``None`` otherwise. Checks ``save_depth`` is writable."""
+    missing = [p for p in pairs if p.input_depth is None or p.guide_depth is None]
+    if not takes_depth or not missing:
+        return None
+    if save_depth is not None:
+        ensure_writable_dir(save_depth, "--save-depth folder")
+    if isinstance(depth_model, MonocularDepth):
+        return depth_model
+    return load_depth_model(depth_model, device)
+
+
 def predict_pairs(
     predictor: Predictor,
     pairs_dir: Path,
@@ -189,20 +249,29 @@ def predict_pairs(
     description: str = "",
     lpips_weights: str = "imagenet",
     progress: bool = True,
+    depth_model: str | MonocularDepth = DEFAULT_DEPTH_MODEL,
+    save_depth: Path | None = None,
 ) -> dict[str, Any]:
     """Relight every pair of a pairs folder into ``output_dir/<name>.png``; see the module doc.
 
-    Returns the summary (also ``metrics.json`` when there is ground truth).
+    Depth files the pairs lack are estimated with ``depth_model`` (a name or folder for
+    :func:`~relight.models.monocular_depth.load_depth_model`, or a loaded model) and
+    written to ``save_depth`` when given. Returns the summary (also ``metrics.json`` when
+    there is ground truth).
     """
-    pairs = index_pairs(pairs_dir, gt_dir, check_sizes=False, allow_pickle=depth.allow_pickle)
+    pairs = index_pairs(
+        pairs_dir, gt_dir, check_sizes=False, allow_pickle=depth.allow_pickle, require_depth=False
+    )
     ensure_writable_dir(output_dir)
+    takes_depth = predictor.net.config.depth
+    estimator = depth_estimator_for(pairs, takes_depth, depth_model, predictor.device, save_depth)
     has_target = pairs[0].target is not None
     metrics = RelightMetrics(lpips_weights=lpips_weights) if has_target else None
     rows: list[dict[str, Any]] = []
     written, seconds = [], []
     bar = tqdm(pairs, desc="relighting", unit="pair", disable=not progress, file=sys.stderr)
     for pair in bar:
-        item = read_pair(pair, depth, predictor.net.config.depth)
+        item = read_pair(pair, depth, takes_depth, estimator, save_depth)
         relit, took = predictor(item)
         written.append(save_png(relit, output_dir / f"{pair.name}.png"))
         seconds.append(took)
@@ -237,11 +306,19 @@ def predict_pairs(
 
 
 def predict_single(
-    predictor: Predictor, pair: PairFiles, output: Path, depth: DepthOptions = DepthOptions()
+    predictor: Predictor,
+    pair: PairFiles,
+    output: Path,
+    depth: DepthOptions = DepthOptions(),
+    depth_model: str | MonocularDepth = DEFAULT_DEPTH_MODEL,
+    save_depth: Path | None = None,
 ) -> float:
-    """Relight one pair of files into ``output`` (a PNG); returns the seconds it took."""
+    """Relight one pair of files into ``output`` (a PNG), estimating a depth map it lacks
+    (as :func:`predict_pairs`); returns the seconds the relighting took."""
     ensure_writable_dir(output.parent)
-    relit, took = predictor(read_pair(pair, depth, predictor.net.config.depth))
+    takes_depth = predictor.net.config.depth
+    estimator = depth_estimator_for([pair], takes_depth, depth_model, predictor.device, save_depth)
+    relit, took = predictor(read_pair(pair, depth, takes_depth, estimator, save_depth))
     save_png(relit, output)
     return took
 
@@ -262,9 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     one = parser.add_argument_group("single pair")
     one.add_argument("--input", type=Path, help="the image to relight")
-    one.add_argument("--input-depth", type=Path, help="its depth (.npy or greyscale PNG)")
+    one.add_argument(
+        "--input-depth",
+        type=Path,
+        help="its depth (.npy or greyscale PNG); without it, estimated (--depth-model)",
+    )
     one.add_argument("--guide", type=Path, help="an image lit as wanted (resized to the input)")
-    one.add_argument("--guide-depth", type=Path, help="the guide's depth")
+    one.add_argument("--guide-depth", type=Path, help="the guide's depth; without it, estimated")
     folder = parser.add_argument_group("pairs folder")
     folder.add_argument("--pairs", type=Path, help="DIR with input/, guide/ (and target/)")
     folder.add_argument("--gt-dir", type=Path, help="ground truth elsewhere than DIR/target")
@@ -314,6 +395,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="the guide depth's range (with --guide-depth-convention)",
     )
     depth.add_argument(
+        "--depth-model",
+        default=DEFAULT_DEPTH_MODEL,
+        metavar="NAME|PATH",
+        help="monocular depth model for the depth maps not given: a Depth Anything model on "
+        "the Hugging Face hub (cache first) or a local folder with its files (needs the "
+        "'depth' extra: pip install 'relight[depth]')",
+    )
+    depth.add_argument(
+        "--save-depth",
+        type=Path,
+        metavar="DIR",
+        help="write the estimated maps to DIR/input/ and DIR/guide/: <stem>.npy "
+        "(normalized_depth, reusable as --input-depth) and <stem>_depth.png (16-bit)",
+    )
+    depth.add_argument(
         "--no-pickle",
         action="store_true",
         help="refuse pickled .npy depth (VIDIT's dict format) from untrusted sources",
@@ -353,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     single = [args.input, args.input_depth, args.guide, args.guide_depth]
     if args.pairs is None and (args.input is None or args.guide is None):
-        parser.error("give --pairs DIR, or --input and --guide (with their depths)")
+        parser.error("give --pairs DIR, or --input and --guide (depths: given or estimated)")
     if args.pairs is not None and any(v is not None for v in single):
         parser.error("--pairs and the single-pair flags (--input, --guide, ...) exclude each other")
     if args.pairs is None and args.output.suffix.lower() != ".png":
@@ -375,8 +471,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     net, _, kind = net_from_any_checkpoint(args.checkpoint)
-    if net.config.depth and args.pairs is None and None in single:
-        parser.error("this checkpoint's model takes depth: give --input-depth and --guide-depth")
+    if args.save_depth is not None and not net.config.depth:
+        parser.error("--save-depth: this checkpoint's model takes no depth; none is estimated")
     tile_progress = args.pairs is None and not args.quiet  # folder mode: one bar over pairs
     predictor = Predictor(net, pick_device(args.device), args.precision, policy, tile_progress)
     print(
@@ -386,7 +482,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.pairs is None:
         pair = PairFiles("single", args.input, args.input_depth, args.guide, args.guide_depth, None)
-        took = predict_single(predictor, pair, args.output, depth)
+        took = predict_single(
+            predictor, pair, args.output, depth, args.depth_model, args.save_depth
+        )
         print(f"wrote {args.output} in {took:.2f} s")
         return
     submission = args.submission
@@ -395,6 +493,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = predict_pairs(
         predictor, args.pairs, args.output, depth, args.gt_dir, submission,
         args.extra_data, args.description, args.lpips_weights, progress=not args.quiet,
+        depth_model=args.depth_model, save_depth=args.save_depth,
     )  # fmt: skip
     print(
         f"wrote {summary['images']} images to {args.output} "

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from relight.data import DataFormatError, read_depth, read_image
-from relight.data.formats import depth_shape
+from relight.data.formats import depth_shape, image_size, write_depth
 
 
 @pytest.fixture
@@ -41,12 +41,41 @@ def test_16bit_greyscale_keeps_precision(tmp_path):
     np.testing.assert_allclose(image[1].numpy(), values / 65535, atol=1e-6)
 
 
-def test_truncated_png(tmp_path, rgb_array):
-    Image.fromarray(rgb_array).save(tmp_path / "full.png")
-    data = (tmp_path / "full.png").read_bytes()
-    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
-    with pytest.raises(DataFormatError, match=r"cut\.png.*(truncated|corrupt)"):
-        read_image(tmp_path / "cut.png")
+@pytest.mark.parametrize(("orientation", "turns"), [(1, 0), (3, 2), (6, -1), (8, 1)])
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_exif_orientation_is_applied(tmp_path, rgb_array, orientation, turns, suffix):
+    """A photo stored sideways with an EXIF orientation is read as it is displayed."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"photo{suffix}"
+    Image.fromarray(rgb_array).save(path, exif=exif, quality=95)
+    stored = np.asarray(Image.open(path))
+    displayed = np.rot90(stored, k=turns)  # counter-clockwise quarter turns
+    image = read_image(path)
+    assert image_size(path) == tuple(image.shape[-2:]) == displayed.shape[:2]
+    np.testing.assert_allclose(image.permute(1, 2, 0).numpy(), displayed / 255, atol=1e-6)
+
+
+def test_write_depth_round_trip(tmp_path):
+    depth = torch.rand(9, 13, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(read_depth(write_depth(depth, tmp_path / "d.npy"), False), depth)
+    png = write_depth(depth, tmp_path / "d.png")
+    assert Image.open(png).mode == "I;16"
+    assert (read_depth(png) - depth).abs().max() <= 0.5 / 65535 + 1e-7
+    with pytest.raises(ValueError, match=r"far\.png: a depth PNG holds values in \[0, 1\]"):
+        write_depth(depth * 2, tmp_path / "far.png")
+    with pytest.raises(ValueError, match=r"d\.tif: depth maps are written as \.npy or \.png"):
+        write_depth(depth, tmp_path / "d.tif")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npy", "d.png"]  # nothing left over
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_truncated_image(tmp_path, rgb_array, suffix):
+    Image.fromarray(rgb_array).save(tmp_path / f"full{suffix}")
+    data = (tmp_path / f"full{suffix}").read_bytes()
+    (tmp_path / f"cut{suffix}").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataFormatError, match=rf"cut\{suffix}.*(truncated|corrupt)"):
+        read_image(tmp_path / f"cut{suffix}")
 
 
 def test_not_an_image(tmp_path):

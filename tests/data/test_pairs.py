@@ -55,6 +55,18 @@ def test_missing_depth_and_folder(tmp_path):
         index_pairs(tmp_path / "only_input")
 
 
+def test_depth_optional_for_prediction(tmp_path):
+    root = write_pairs(tmp_path / "val", count=2)
+    (root / "input" / "Pair000.npy").unlink()
+    (root / "guide" / "Pair001.npy").unlink()
+    first, second = index_pairs(root, require_depth=False)
+    assert first.input_depth is None and first.guide_depth == root / "guide" / "Pair000.npy"
+    assert second.guide_depth is None and second.input_depth == root / "input" / "Pair001.npy"
+    (root / "guide" / "Pair000.png").unlink()
+    with pytest.raises(DataFormatError, match=r"guide of pair 'Pair000' is missing"):
+        index_pairs(root, require_depth=False)
+
+
 def test_size_mismatch_in_a_pair(tmp_path):
     root = write_pairs(tmp_path / "val", count=1)
     np.save(root / "guide" / "Pair000.npy", np.zeros((8, 8), np.float32))

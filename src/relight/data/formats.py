@@ -1,11 +1,14 @@
 """Reading images and depth maps as VIDIT stores them (and as users bring them).
 
-Images: PNG (or any format PIL reads) in RGBA, RGB, greyscale (L, I;16, I), palette or
-16-bit -> float32 RGB tensor (3, H, W) in [0, 1]; alpha is dropped (VIDIT's is constant).
-16-bit greyscale keeps its precision; 16-bit colour PNGs are reduced to 8 bits by PIL.
+Images: PNG, JPEG (or any format PIL reads) in RGBA, RGB, greyscale (L, I;16, I), palette
+or 16-bit -> float32 RGB tensor (3, H, W) in [0, 1]; alpha is dropped (VIDIT's is constant).
+16-bit greyscale keeps its precision; 16-bit colour PNGs are reduced to 8 bits by PIL. An
+EXIF orientation tag (a phone photo taken upright) is applied: the image is returned as
+it is displayed, and :func:`image_size` reports that size.
 
 Depth: ``.npy`` as VIDIT's pickled dict (key ``normalized_depth``) or a plain 2-D array,
 or an 8/16-bit greyscale PNG (scaled to [0, 1]) -> float32 tensor (H, W).
+:func:`write_depth` writes a map back in either form (plain ``.npy`` or 16-bit PNG).
 
 Security: VIDIT's dict ``.npy`` files are pickles, and unpickling runs code from the file.
 Plain arrays are always read with ``allow_pickle=False``; a pickled file is unpickled only
@@ -23,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from relight.files import atomic_write
 
 DEPTH_KEY = "normalized_depth"
 PathLike = str | os.PathLike[str]
@@ -54,6 +59,7 @@ def read_image(path: PathLike) -> torch.Tensor:
     try:
         with Image.open(path) as image:
             image.load()
+            ImageOps.exif_transpose(image, in_place=True)
             array = _to_float_rgb(image, path)
     except DataFormatError:
         raise
@@ -64,13 +70,25 @@ def read_image(path: PathLike) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
+def _swaps_axes(image: Image.Image) -> bool:
+    """Whether the EXIF orientation in the header turns the image by 90 degrees."""
+    raw = image.info.get("exif")
+    if not raw:
+        return False
+    exif = Image.Exif()
+    exif.load(raw)
+    return exif.get(ExifTags.Base.Orientation) in {5, 6, 7, 8}
+
+
 def image_size(path: PathLike) -> tuple[int, int]:
-    """(height, width) of an image, from its header only."""
+    """(height, width) of an image as :func:`read_image` returns it, from its header only."""
     path = Path(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (OSError, UnidentifiedImageError) as error:
+            if _swaps_axes(image):
+                width, height = height, width
+    except (OSError, SyntaxError, UnidentifiedImageError) as error:
         raise DataFormatError(f"{path}: not an image file PIL can read ({error})") from error
     return height, width
 
@@ -153,3 +171,26 @@ def depth_shape(path: PathLike, allow_pickle: bool = True) -> tuple[int, int]:
             raise DataFormatError(f"{path}: depth must be a 2-D array (H, W); got {array.shape}")
         return int(array.shape[0]), int(array.shape[1])
     return image_size(path)
+
+
+def write_depth(depth: torch.Tensor | np.ndarray, path: PathLike) -> Path:
+    """Write an (H, W) depth map atomically so that :func:`read_depth` reads it back: a
+    ``.npy`` plain float32 array (exact), or a ``.png`` 16-bit greyscale PNG of values in
+    [0, 1] (``round(value * 65535)``, for viewing; read back within 1/131070)."""
+    path = Path(path)
+    array = np.asarray(depth.detach().cpu() if torch.is_tensor(depth) else depth, np.float32)
+    if array.ndim != 2:
+        raise ValueError(f"{path}: a depth map is (H, W); got shape {array.shape}")
+    if path.suffix.lower() == ".npy":
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as file:
+                np.save(file, array, allow_pickle=False)
+
+        return atomic_write(path, write)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"{path}: depth maps are written as .npy or .png")
+    if not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
+        raise ValueError(f"{path}: a depth PNG holds values in [0, 1]")
+    pixels = Image.fromarray(np.round(array * 65535).astype(np.uint16))
+    return atomic_write(path, lambda tmp: pixels.save(tmp, format="PNG"))

@@ -3,7 +3,9 @@
 ``DIR/input/PairNNN.png`` + ``DIR/input/PairNNN.npy`` and ``DIR/guide/PairNNN.png`` +
 ``DIR/guide/PairNNN.npy``, optionally with ground truth ``PairNNN.png`` in ``DIR/target/``
 (or any folder given as ``gt_dir``; VIDIT ships it as a separate zip). Files are matched
-by their name inside those folders, never by editing the path.
+by their name inside those folders, never by editing the path. With
+``require_depth=False`` a missing ``.npy`` is allowed (``None``: ``relight-predict``
+estimates it).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ PAIR_EXPECTED = "input/<name>.png + input/<name>.npy and guide/<name>.png + guid
 
 @dataclass(frozen=True)
 class PairFiles:
-    """The files of one pair; ``target`` is ``None`` without ground truth."""
+    """The files of one pair; ``target`` is ``None`` without ground truth, a depth is
+    ``None`` when it is not given (only with ``index_pairs(require_depth=False)``)."""
 
     name: str
     input: Path
-    input_depth: Path
+    input_depth: Path | None
     guide: Path
-    guide_depth: Path
+    guide_depth: Path | None
     target: Path | None
 
 
@@ -33,8 +36,10 @@ def index_pairs(
     gt_dir: str | Path | None = None,
     check_sizes: bool = True,
     allow_pickle: bool = True,
+    require_depth: bool = True,
 ) -> list[PairFiles]:
-    """List the pairs of a pairs folder, checking every file exists (and sizes agree)."""
+    """List the pairs of a pairs folder, checking every file exists (and sizes agree);
+    ``require_depth=False`` lets depth files be missing (``None`` in the pair)."""
     root = Path(pairs_dir)
     input_dir, guide_dir = root / "input", root / "guide"
     for folder in (root, input_dir, guide_dir):
@@ -59,8 +64,10 @@ def index_pairs(
         }
         if has_target:
             files["target"] = target_dir / f"{name}.png"
-        for role, path in files.items():
-            if not path.is_file():
+        for role, path in list(files.items()):
+            if not require_depth and role.endswith("_depth") and not path.exists():
+                files[role] = None
+            elif not path.is_file():
                 raise DataFormatError(
                     f"{path}: {role.replace('_', ' ')} of pair '{name}' is missing"
                 )
@@ -72,12 +79,11 @@ def index_pairs(
 
 
 def _check_pair_sizes(pair: PairFiles, allow_pickle: bool) -> None:
-    sizes = {
-        pair.input: image_size(pair.input),
-        pair.input_depth: depth_shape(pair.input_depth, allow_pickle),
-        pair.guide: image_size(pair.guide),
-        pair.guide_depth: depth_shape(pair.guide_depth, allow_pickle),
-    }
+    sizes = {}
+    for image, depth in ((pair.input, pair.input_depth), (pair.guide, pair.guide_depth)):
+        sizes[image] = image_size(image)
+        if depth is not None:
+            sizes[depth] = depth_shape(depth, allow_pickle)
     if pair.target is not None:
         sizes[pair.target] = image_size(pair.target)
     if len(set(sizes.values())) > 1:

@@ -71,11 +71,22 @@ def host_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
     return bool(result and result[0])
 
 
-def cached_hub_file(repo_id: str) -> Path | None:
-    """The weights file of ``repo_id`` in the local Hugging Face cache, if any."""
+def hub_unavailable_reason(probe: bool = True) -> str | None:
+    """Why the Hugging Face hub cannot be asked now (``HF_HUB_OFFLINE``, or, when ``probe``,
+    its host does not answer within a few seconds), or ``None`` when it can."""
+    if hub_offline():
+        return "HF_HUB_OFFLINE=1"
+    if probe and not host_reachable(hub_host()):
+        return f"{hub_host()} is unreachable"
+    return None
+
+
+def cached_hub_file(repo_id: str, filenames: tuple[str, ...] = HUB_FILENAMES) -> Path | None:
+    """The first of ``filenames`` (by default a weights file) of ``repo_id`` in the local
+    Hugging Face cache, if any."""
     from huggingface_hub import try_to_load_from_cache
 
-    for filename in HUB_FILENAMES:
+    for filename in filenames:
         found = try_to_load_from_cache(repo_id, filename)
         if isinstance(found, str) and Path(found).is_file():
             return Path(found)
@@ -142,11 +153,8 @@ def create_timm_model(
             name, pretrained=True, pretrained_cfg_overlay={"file": str(cached)}, **kwargs
         )
 
-    reason = None
-    if hub_offline():
-        reason = "is not in the local Hugging Face cache and HF_HUB_OFFLINE=1"
-    elif repo_id and not host_reachable(hub_host()):
-        reason = f"is not in the local Hugging Face cache and {hub_host()} is unreachable"
+    blocked = hub_unavailable_reason(probe=bool(repo_id))
+    reason = blocked and f"is not in the local Hugging Face cache and {blocked}"
     if reason is None:
         try:
             return timm.create_model(name, pretrained=True, **kwargs)
