@@ -23,14 +23,14 @@ from relight.train import train
 
 from .recorder import read_records
 
-#: 4 scenes x 4 inputs in batches of 2, 6 steps: checkpoints after steps 3 and 6, and the
-#: disk fills up before the second.
+#: 4 scenes x 4 inputs in batches of 2, 4 steps: checkpoints after steps 2 and 4, and the
+#: disk is full for the second.
 RUN = [
     "data.samples_per_scene=4",
     "data.image_size=48",
-    "trainer.limit_train_batches=6",
+    "trainer.limit_train_batches=4",
     "trainer.max_epochs=1",
-    "callbacks.step_checkpoint.every_n_train_steps=3",
+    "callbacks.step_checkpoint.every_n_train_steps=2",
     "evaluate=false",
     "test=false",
 ]
@@ -45,32 +45,32 @@ def command(train_cfg, steps: Path, run: str):
 
 
 def fill_disk_then_free(train_cfg, tmp_path: Path, free_space: Callable[[], None]) -> None:
-    """Train until the step-6 checkpoint finds no space, check what is left, call
-    ``free_space``, run the same command again and check it resumes from step 3."""
+    """Train until the step-4 checkpoint finds no space, check what is left, call
+    ``free_space``, run the same command again and check it resumes from step 2."""
     first = command(train_cfg, tmp_path / "a.jsonl", run="a")
     folder = Path(first.paths.output_dir) / "checkpoints"
     with pytest.raises(OutOfSpaceError) as stopped:
         train(first)
     message = str(stopped.value)
-    previous = folder / "step_0000003.ckpt"
+    previous = folder / "step_0000002.ckpt"
     # the message names the folder and what the checkpoint needs (its own size, estimated)
-    assert f"no space left in {folder} " in message and "while writing step_0000006.ckpt" in message
+    assert f"no space left in {folder} " in message and "while writing step_0000004.ckpt" in message
     needed = float(re.search(r"it needs about ([\d.]+) MB,", message)[1]) * 1e6
     assert needed == pytest.approx(previous.stat().st_size, rel=0.02)
     assert stopped.value.folder == folder and "rerun the same command" in message
     # the previous checkpoint is intact and loads; nothing half-written is left
-    assert sorted(p.name for p in folder.iterdir()) == ["step_0000003.ckpt"]
-    assert checkpoint_problem(previous) is None and read_checkpoint(previous)["global_step"] == 3
+    assert sorted(p.name for p in folder.iterdir()) == ["step_0000002.ckpt"]
+    assert checkpoint_problem(previous) is None and read_checkpoint(previous)["global_step"] == 2
     assert not (Path(first.paths.output_dir) / FINISHED).exists()
-    assert [r["step"] for r in read_records(tmp_path / "a.jsonl")] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in read_records(tmp_path / "a.jsonl")] == [1, 2, 3, 4]
 
     free_space()
     second = command(train_cfg, tmp_path / "b.jsonl", run="b")  # the same command
     train(second)
-    assert [r["step"] for r in read_records(tmp_path / "b.jsonl")] == [4, 5, 6]
+    assert [r["step"] for r in read_records(tmp_path / "b.jsonl")] == [3, 4]
     assert (Path(second.paths.output_dir) / FINISHED).exists()
     last = read_checkpoint(Path(second.paths.output_dir) / "checkpoints" / "last.ckpt")
-    assert last["global_step"] == 6
+    assert last["global_step"] == 4
 
 
 class FullDiskFile(io.FileIO):
@@ -95,7 +95,7 @@ def test_injected_enospc_stops_the_run_and_the_same_command_resumes(
     train_cfg, tmp_path, monkeypatch
 ):
     def full_disk_open(path, mode="r", *args, **kwargs):
-        if "step_0000006" in os.fspath(path) and "w" in mode:
+        if "step_0000004" in os.fspath(path) and "w" in mode:
             return FullDiskFile(path, free=2_000_000)
         return open(path, mode, *args, **kwargs)
 

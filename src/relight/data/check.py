@@ -26,6 +26,7 @@ from tqdm import tqdm
 from relight.data.formats import DataFormatError, open_image, read_depth
 from relight.data.pairs import PAIR_EXPECTED
 from relight.data.vidit import EXPECTED, Lighting, list_train_folder
+from relight.files import byte_size
 
 #: Every kind of problem: its severity and what it means.
 KINDS: dict[str, tuple[str, str]] = {
@@ -108,7 +109,7 @@ class CheckReport:
 
     @property
     def files_per_second(self) -> float:
-        return self.files / self.seconds if self.seconds > 0 else float("inf")
+        return self.files / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         by_kind: dict[str, int] = {}
@@ -135,8 +136,7 @@ class CheckReport:
     def summary(self) -> str:
         """One line: what was checked, how fast, and how many problems."""
         rate = self.files_per_second
-        per_worker = rate / max(self.workers, 1)
-        speed = f"{rate:.1f} files/s, {per_worker:.1f} per worker" if self.seconds else ""
+        speed = f"{rate:.1f} files/s, {rate / max(self.workers, 1):.1f} per worker"
         found = (
             "no problems"
             if self.ok
@@ -145,7 +145,7 @@ class CheckReport:
         )
         processes = f"{self.workers} worker processes" if self.workers else "in this process"
         return (
-            f"{self.files} files ({self.bytes / 1e6:.1f} MB) in {len(self.folders)} folder(s) "
+            f"{self.files} files ({byte_size(self.bytes)}) in {len(self.folders)} folder(s) "
             f"checked in {self.seconds:.1f} s, {processes} ({speed}): {found}"
         )
 
@@ -166,7 +166,9 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def find_folders(path: str | os.PathLike[str], gt_dir: str | os.PathLike[str] | None = None):
+def find_folders(
+    path: str | os.PathLike[str], gt_dir: str | os.PathLike[str] | None = None
+) -> list[DataFolder]:
     """The data folders at ``path``: a train folder, a pairs folder, or a folder holding
     them (e.g. VIDIT's ``train/``, ``validation/`` and ``validation_gt/``, or the
     mini-VIDIT). Raises :class:`DataFormatError` when there is none."""
