@@ -12,7 +12,7 @@ export WANDB_MODE ?= disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train eval predict export-onnx sweep-ablation report test test-suite test-package wheel lock test-fast lint format bench bench-gpu bench-data data clean
+.PHONY: help install train eval predict export-onnx sweep-ablation report test test-suite test-package wheel lock test-fast lint format bench bench-gpu bench-data data check-data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -86,6 +86,10 @@ bench-data: install  ## data-loader items/s at 1024² and 256², with/without ca
 
 data: install  ## render the mini-VIDIT (the embedded default dataset) into data/minividit
 	$(BIN)/relight-minividit data/minividit
+
+DATA ?= data/minividit
+check-data: install  ## decode every file of DATA (default data/minividit; a train or pairs folder, or one holding them) and list every problem
+	$(BIN)/relight-data check $(DATA) $(ARGS)
 
 TORCH_LOCK ?= torch==2.14.1 torchvision==0.29.1
 lock:  ## re-resolve the dev environment at the newest allowed versions into constraints/locked.txt

@@ -4,6 +4,7 @@ key; nothing half-written is left in the output folder. Unusual but valid inputs
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,19 @@ from hydra.errors import ConfigCompositionException
 from PIL import Image
 
 from relight.checkpoints import CheckpointError, net_from_checkpoint, read_checkpoint
-from relight.data import DataFormatError, VIDITDataModule, read_depth, read_image
+from relight.data import (
+    DataFormatError,
+    TooManyBadItemsError,
+    VIDITDataModule,
+    read_depth,
+    read_image,
+)
 from relight.data.cache import FileReader
+from relight.data.cli import main as relight_data
 from relight.data.datasets import PairsDataset
 from relight.data.pairs import index_pairs
 from relight.evaluation import evaluate
-from relight.files import OutputNotWritableError
+from relight.files import OutOfSpaceError, OutputNotWritableError, atomic_write
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
 
@@ -240,6 +248,52 @@ def predict_fails_at_the_second_pair(tmp: Path, out: Path):
     )
 
 
+def broken_vidit(tmp: Path) -> Path:
+    """A train folder with a PNG cut short after its header and an empty depth file."""
+    root = vidit(tmp)
+    image = root / "Image001_6500_E.png"
+    image.write_bytes(image.read_bytes()[:100])
+    (root / "Image002.npy").write_bytes(b"")
+    return root
+
+
+def train_batches(**kwargs):
+    def action(tmp: Path, out: Path):
+        root = broken_vidit(tmp)
+        (root / "Image002.npy").unlink()
+        np.save(root / "Image002.npy", {"normalized_depth": np.ones((16, 16))}, allow_pickle=True)
+        pairs = write_pairs(tmp / "pairs", count=1, size=16)
+
+        def run():
+            module = setup_module(root, pairs_dir=pairs, **kwargs)()
+            return [module.on_after_batch_transfer(b, 0) for b in module.train_dataloader()]
+
+        return run
+
+    return action
+
+
+def data_check(tmp: Path, out: Path):
+    root = broken_vidit(tmp)
+    return lambda: relight_data(["check", str(root), "--workers", "0", "--quiet"])
+
+
+def verify_before_training(tmp: Path, out: Path):
+    module = VIDITDataModule(broken_vidit(tmp), image_size=16, val_ratio=0.0, verify=True)
+    return module.prepare_data
+
+
+def disk_full_output(tmp: Path, out: Path):
+    (tmp / "results").mkdir()
+    (tmp / "results" / "metrics.json").write_text("{}")
+
+    def write(path: Path) -> None:
+        path.write_bytes(b"x" * 4096)  # what fitted, then the disk was full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    return lambda: atomic_write(tmp / "results" / "metrics.json", write)
+
+
 MATRIX: dict[str, Row] = {
     "truncated PNG": Row(truncated_png, DataFormatError, r"cut\.png: corrupt or truncated"),
     "PNG that is not an image": Row(text_png, DataFormatError, r"notes\.png: not an image"),
@@ -320,6 +374,38 @@ MATRIX: dict[str, Row] = {
     "output folder not writable": Row(
         unwritable_output, OutputNotWritableError, r"output folder .*a_file/eval is not writable"
     ),
+    "relight-data check on a folder with broken files (exit 1)": Row(
+        data_check, check=lambda code: code == 1
+    ),
+    "relight-data check on a folder that does not exist (exit 2)": Row(
+        lambda tmp, out: lambda: relight_data(["check", str(tmp / "VIDIT")]), SystemExit, "2"
+    ),
+    "data.verify=true lists every broken file before training": Row(
+        verify_before_training,
+        DataFormatError,
+        r"data\.verify: .*2 problems.*\n.*Image001_6500_E\.png: corrupt or truncated.*\n"
+        r".*Image002\.npy: empty depth file",
+    ),
+    "training meets a truncated PNG (on_bad_item=error)": Row(
+        train_batches(), DataFormatError, r"Image001_6500_E\.png: corrupt or truncated image"
+    ),
+    "training over a truncated PNG with on_bad_item=skip runs": Row(
+        train_batches(on_bad_item="skip"), check=lambda batches: batches[-1]["bad_items"] == 1
+    ),
+    "more unreadable files than data.max_bad_items": Row(
+        train_batches(on_bad_item="skip", max_bad_items=0),
+        TooManyBadItemsError,
+        r"1 training files could not be read, more than data\.max_bad_items=0.*\n.*"
+        r"Image001_6500_E\.png",
+    ),
+    "invalid data.on_bad_item": Row(
+        config("data.on_bad_item=ignore"), ConfigCompositionException, r"data\.on_bad_item"
+    ),
+    "disk full while writing an output (ENOSPC)": Row(
+        disk_full_output,
+        OutOfSpaceError,
+        r"no space left in {tmp}/results .*metrics\.json: it needs more than 4\.1 kB",
+    ),
 }
 
 
@@ -352,5 +438,5 @@ def assert_no_partial_outputs(out: Path) -> None:
             image.load()  # a cut file fails here
 
 
-def test_matrix_has_at_least_20_rows() -> None:
-    assert len(MATRIX) >= 20 and sum(row.error is not None for row in MATRIX.values()) >= 18
+def test_matrix_has_at_least_34_rows() -> None:
+    assert len(MATRIX) >= 34 and sum(row.error is not None for row in MATRIX.values()) >= 26

@@ -53,3 +53,16 @@ def test_suite_on_cpu_writes_the_schema(tmp_path, capsys):
 def test_gpu_profile_without_gpu_says_so():
     with pytest.raises(SystemExit, match="needs a CUDA GPU"):
         main(["suite", "--profile", "gpu", "--no-accuracy"])
+
+
+def test_check_bench_measures_files_per_second_per_worker(tmp_path, capsys):
+    out = tmp_path / "check.json"
+    main(["check", "--source-size", "64", "--scenes", "2", "--lightings", "3",
+          "--workers", "0", "2", "--repeats", "1", "--output", str(out)])  # fmt: skip
+    records = json.loads(out.read_text())["records"]
+    assert [(r["workers"], r["files"], r["problems"]) for r in records] == [(0, 8, 0), (2, 8, 0)]
+    for record in records:
+        assert record["files_per_s"] == pytest.approx(record["files"] / record["seconds"], rel=1e-3)
+    assert records[1]["files_per_s_per_worker"] == pytest.approx(
+        records[1]["files_per_s"] / 2, abs=0.1
+    )

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from relight.files import atomic_write
+from relight.files import OutOfSpaceError, atomic_write
 from relight.models import CheckpointConversionError, S3Net, convert_authors_checkpoint
 
 #: What :func:`net_from_any_checkpoint` reads (the help of the command-line flags).
@@ -188,12 +188,37 @@ def run_closed(run_dir: Path) -> bool:
     return (run_dir / FINISHED).exists() or (run_dir / RESUMED).exists()
 
 
+def checkpoint_nbytes(checkpoint: Any) -> int:
+    """About the bytes ``torch.save`` writes for ``checkpoint``: every distinct tensor
+    storage, plus the archive's per-record headers and the pickled structure."""
+    storages: dict[tuple[int, str], int] = {}
+    records = 0
+
+    def visit(value: Any) -> None:
+        nonlocal records
+        if torch.is_tensor(value):
+            storage = value.untyped_storage()
+            storages[storage.data_ptr(), str(storage.device)] = storage.nbytes()
+            records += 1
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, list | tuple | set):
+            for item in value:
+                visit(item)
+
+    visit(checkpoint)
+    return sum(storages.values()) + 256 * records + 65536
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Checkpoints written to a temporary file beside the target, synced, then renamed.
 
     A crash or ``kill -9`` while saving leaves the previous checkpoint intact, never a
     truncated one (Lightning's default writes into the system temp folder and copies, and
-    holds a second in-memory copy of the checkpoint).
+    holds a second in-memory copy of the checkpoint). A full disk or quota stops the run
+    with an :class:`~relight.files.OutOfSpaceError` naming the folder and the size of the
+    checkpoint; the temporary file is removed and the previous checkpoints stay loadable.
     """
 
     def save_checkpoint(
@@ -205,7 +230,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
 
-        atomic_write(path, write)
+        try:
+            atomic_write(path, write, size_hint=checkpoint_nbytes(checkpoint))
+        except OutOfSpaceError as error:
+            raise OutOfSpaceError(
+                f"{error} Free {error.shortfall()} there (or move paths.log_dir), then rerun "
+                "the same command: it resumes from the newest checkpoint.",
+                error.folder,
+                error.needed,
+                error.free,
+            ) from error.__cause__
 
 
 def rng_states() -> dict[str, Any]:

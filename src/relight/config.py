@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
 from omegaconf import MISSING, DictConfig, ListConfig
 
+from relight.data.bad_items import BadItemPolicy
 from relight.losses.perceptual import DEFAULT_LAYERS
 from relight.models.s3net import S3NetConfig
 
@@ -45,6 +46,9 @@ class VIDITDataConfig:
     cache_dir: str | None = None
     allow_pickle: bool = True
     compact_transport: bool = True
+    on_bad_item: BadItemPolicy = BadItemPolicy.error
+    max_bad_items: int = 100
+    verify: bool = False
 
 
 @dataclass

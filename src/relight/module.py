@@ -49,7 +49,8 @@ class RelightModule(L.LightningModule):
         channels_last: keep the network's weights and inputs in channels_last layout.
         compile: ``torch.compile`` the network in place (state-dict keys unchanged).
 
-    Logs ``train/loss`` and each term (``train/charbonnier``, ...), ``val/psnr``,
+    Logs ``train/loss`` and each term (``train/charbonnier``, ...), with
+    ``data.on_bad_item=skip`` ``train/bad_items`` and ``train/skipped_items``, ``val/psnr``,
     ``val/ssim``, ``val/lpips``, ``val/mps``, ``val/mps_best`` (LPIPS and MPS only when
     the LPIPS backbone is available) and the same ``test/`` keys.
     """
@@ -150,6 +151,9 @@ class RelightModule(L.LightningModule):
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         for name, value in parts.items():
             self.log(f"train/{name}", value, batch_size=size)
+        for name in ("bad_items", "skipped_items"):  # data.on_bad_item=skip: run totals
+            if name in batch:
+                self.log(f"train/{name}", float(batch[name]), batch_size=size)
         return total
 
     def _skip_nonfinite(

@@ -43,7 +43,7 @@ register_configs()
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The run's resolved config as plain containers (without Hydra's own node)."""
     keys = [k for k in cfg if k != "hydra"]
-    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True, enum_to_str=True)
 
 
 #: What a run can resume from: the copy of its newest state written after validation and

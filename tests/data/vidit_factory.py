@@ -27,8 +27,10 @@ def lit_image(scene: int, temperature: int, direction: str, size: int) -> np.nda
 
 
 def depth_dict(scene: int, size: int) -> dict:
+    """A depth map of its own for every scene (``relight-data check`` flags identical files)."""
     depth = np.linspace(0.2, 1.0, size * size, dtype=np.float32).reshape(size, size)
-    return {"normalized_depth": depth * (0.5 + 0.1 * (scene % 5)), "ref_center_dis": 3.0}
+    scale = 0.5 + 0.1 * (scene % 5) + 0.01 * (scene // 5)
+    return {"normalized_depth": depth * scale, "ref_center_dis": 3.0}
 
 
 def write_vidit(

@@ -1,14 +1,17 @@
 """Crash-safe training: a run stopped mid-epoch continues exactly where it stopped."""
 
+import csv
 from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from relight.checkpoints import FINISHED, RESUMED, read_checkpoint
 from relight.train import train
 
-from .conftest import TINY, compose_cfg
+from ..data.vidit_factory import write_pairs, write_vidit
+from .conftest import LIGHTS, TINY, compose_cfg
 from .recorder import SimulatedCrash, read_records
 
 #: 4 scenes x 4 inputs = 16 items in batches of 2: 8 steps per epoch, a checkpoint every 3.
@@ -121,3 +124,46 @@ def test_checkpoint_holds_rng_and_sampler_position(train_cfg, tmp_path):
     assert loader == {"epoch": 0, "batches_done": 3, "batch_size": 2, "items": 16, "batches": 8}
     assert set(checkpoint["rng_states"]) >= {"python", "numpy", "torch"}
     assert isinstance(checkpoint["rng_states"]["torch"], torch.Tensor)
+
+
+def uses_file(name: str, file: str) -> bool:
+    """Whether the item ``ImageA_L1-to-ImageB_L2`` reads ``file`` (input, guide or target)."""
+    source, guide = name.split("-to-")
+    target = f"{source.split('_')[0]}_{guide.split('_', 1)[1]}"  # source scene, guide light
+    return file in {f"{source}.png", f"{guide}.png", f"{target}.png"}
+
+
+def csv_column(run_dir: Path, key: str) -> list[float]:
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        return [float(row[key]) for row in csv.DictReader(handle) if row.get(key)]
+
+
+def test_skip_policy_resumes_exactly_over_an_unreadable_file(train_cfg, tmp_path):
+    """data.on_bad_item=skip: a PNG cut short is needed at step 4; its items are replaced
+    by other draws and the file is counted. A run crashed before step 6 resumes from its
+    step-3 checkpoint and repeats steps 4 and 5 exactly: the same replacements, losses and
+    counts (the steps after a resume in general are checked above)."""
+    train = write_vidit(tmp_path / "data" / "train", scenes=range(4), lightings=LIGHTS, size=64)
+    pairs = write_pairs(tmp_path / "data" / "validation", count=3, size=64)
+    skip = [f"data.root={train}", f"data.pairs_dir={pairs}", "data.on_bad_item=skip",
+            "trainer.max_epochs=1"]  # fmt: skip
+    datamodule = instantiate(train_cfg(*EPOCH, *skip).data)
+    datamodule.setup("fit")
+    key = list(datamodule.train_dataloader().sampler)[6]  # the first item of step 4
+    bad = datamodule.train_set.triplet(key).name.split("-to-")[0] + ".png"
+    (train / bad).write_bytes((train / bad).read_bytes()[:300])  # header intact: indexed
+
+    crashed_cfg, _ = recorded(train_cfg, tmp_path / "a.jsonl", *skip, run="a", crash_at=5)
+    resumed_cfg, _ = recorded(train_cfg, tmp_path / "b.jsonl", *skip, run="b")
+    before, after = read_records(tmp_path / "a.jsonl"), read_records(tmp_path / "b.jsonl")
+    assert [r["step"] for r in before + after] == [1, 2, 3, 4, 5, 4, 5, 6, 7, 8]
+    assert not any(uses_file(n, bad) for r in before + after for n in r["names"])
+    for got, want in zip(after[:2], before[3:], strict=True):
+        assert got["names"] == want["names"], got["step"]
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-5, abs=1e-6), got["step"]
+    runs = [Path(c.paths.output_dir) for c in (crashed_cfg, resumed_cfg)]
+    bad_items = [csv_column(run, "train/bad_items") for run in runs]
+    skipped = [csv_column(run, "train/skipped_items") for run in runs]
+    assert bad_items[0][-1] == bad_items[1][-1] == 1  # one file, reported once
+    assert skipped[0][3] > skipped[0][2]  # step 4 replaced an item
+    assert skipped[1][:2] == skipped[0][3:]  # the count continues from the checkpoint

@@ -5,6 +5,7 @@
   split, activation checkpointing, GEMM-relative GFLOP/s, speed-ups against eager fp32,
   each mode's output difference, and data-loader items/s. Record schema: README.
 - ``relight-bench data``: data-loader items/s only.
+- ``relight-bench check``: ``relight-data check`` files/s per worker process.
 """
 
 from __future__ import annotations
@@ -60,12 +61,21 @@ def main(argv: list[str] | None = None) -> None:
     dat.add_argument("--items", type=int, default=30, help="items timed per configuration")
     dat.add_argument("--threads", type=int, default=2)
     dat.add_argument("--output", type=Path, help="also write the records to this JSON file")
+    chk = sub.add_parser("check", help="relight-data check files/s for each worker count")
+    chk.add_argument("--dir", type=Path, help="a data folder (default: a synthetic one)")
+    chk.add_argument("--source-size", type=int, default=1024, help="side of the synthetic PNGs")
+    chk.add_argument("--scenes", type=int, default=4)
+    chk.add_argument("--lightings", type=int, default=10)
+    chk.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    chk.add_argument("--repeats", type=int, default=3, help="runs per worker count (best kept)")
+    chk.add_argument("--output", type=Path, help="also write the records to this JSON file")
     args = parser.parse_args(argv)
 
-    if args.bench == "data":
+    if args.bench in ("check", "data"):
+        from relight.bench.check import check
         from relight.bench.data import data
 
-        result = {"records": data(args)}
+        result = {"records": (check if args.bench == "check" else data)(args)}
         if args.output:
             write_text_atomic(args.output, json.dumps(result, indent=2))
         return

@@ -31,7 +31,7 @@ def write_bench_vidit(root: Path, size: int, scenes: int, lightings: int) -> flo
     combos = [(t, d) for t in TEMPERATURES for d in DIRECTIONS][:lightings]
     sizes = []
     for scene in range(scenes):
-        depth = (0.3 + 0.7 * yy).astype(np.float32)
+        depth = ((0.3 + 0.7 * yy) * (1 - 0.01 * scene)).astype(np.float32)  # one per scene
         np.save(root / f"Image{scene:03d}.npy", {"normalized_depth": depth, "ref_center_dis": 3.0})
         for t, d in combos:
             shade = 0.3 + 0.5 * (xx * rng.random() + yy * rng.random()) / 2 + 0.15 * checker

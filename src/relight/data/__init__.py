@@ -1,5 +1,7 @@
 """Data: file formats, the VIDIT index and splits, guide sampling, pairs, the DataModule."""
 
+from relight.data.bad_items import BadItemPolicy, TooManyBadItemsError
+from relight.data.check import CheckReport, DataFolder, Problem, check_folders, find_folders
 from relight.data.datamodule import MiniVIDITDataModule, VIDITDataModule
 from relight.data.datasets import FixedTripletDataset, PairsDataset, TripletDataset
 from relight.data.formats import DataFormatError, read_depth, read_image
@@ -10,6 +12,9 @@ from relight.data.vidit import DIRECTIONS, TEMPERATURES, Lighting, Scene, index_
 __all__ = [
     "DIRECTIONS",
     "TEMPERATURES",
+    "BadItemPolicy",
+    "CheckReport",
+    "DataFolder",
     "DataFormatError",
     "EpochSampler",
     "FixedTripletDataset",
@@ -18,10 +23,14 @@ __all__ = [
     "MiniVIDITDataModule",
     "PairFiles",
     "PairsDataset",
+    "Problem",
     "Scene",
     "Triplet",
+    "TooManyBadItemsError",
     "TripletDataset",
     "VIDITDataModule",
+    "check_folders",
+    "find_folders",
     "index_pairs",
     "index_vidit",
     "read_depth",

@@ -9,6 +9,11 @@ crash never leaves a half cache. Reads are memory-mapped, cheap in every worker.
 
 Precision: images are stored as 8-bit (a 16-bit PNG loses its low bits), depth as float16
 (relative error below 5e-4 on [0, 1]).
+
+Building reads every file, so it reports every unreadable one at once; with
+``tolerate_unreadable`` (``data.on_bad_item=skip``) their rows stay empty, the index keeps
+their errors, and reading them raises the same :class:`DataFormatError` as the file would.
+The free space the arrays need is checked before writing them.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from relight.data.formats import read_depth, read_image
+from relight.data.formats import DataFormatError, read_depth, read_image
 from relight.data.transforms import resize_depth, resize_image
+from relight.files import require_free_space
 
 
 class FileReader:
@@ -61,6 +67,7 @@ class CachedReader:
         index = json.loads((folder / "index.json").read_text())
         self.image_rows = {Path(p): i for i, p in enumerate(index["images"])}
         self.depth_rows = {Path(p): i for i, p in enumerate(index["depths"])}
+        self.unreadable = {Path(p): tuple(e) for p, e in index.get("unreadable", {}).items()}
         self._images: np.ndarray | None = None
         self._depths: np.ndarray | None = None
 
@@ -74,9 +81,12 @@ class CachedReader:
         allow_pickle: bool = True,
         progress: bool = True,
         compact: bool = False,
+        tolerate_unreadable: bool = False,
     ) -> CachedReader:
         """Open the cache of these files at this size, decoding them first if needed.
-        ``compact``: read items as stored (see :mod:`relight.data.transport`)."""
+        ``compact``: read items as stored (see :mod:`relight.data.transport`).
+        An unreadable file is a :class:`DataFormatError` listing every unreadable file,
+        or, with ``tolerate_unreadable``, a row that raises its error when read."""
         # resolved paths: the same files reached through another path still match
         images = sorted({Path(p).resolve() for p in images})
         depths = sorted({Path(p).resolve() for p in depths})
@@ -85,15 +95,34 @@ class CachedReader:
             return cls(folder, compact)
         reader = FileReader(image_size, allow_pickle)
         folder.parent.mkdir(parents=True, exist_ok=True)
+        unreadable: dict[Path, DataFormatError] = {}
+
+        def decode(read, path: Path) -> torch.Tensor | None:
+            try:
+                return read(path)
+            except DataFormatError as error:
+                unreadable[path] = error
+                return None
+
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
-            first = reader.image(images[0])
+            decoded = (decode(reader.image, p) for p in images)
+            first = next((image for image in decoded if image is not None), None)
+            if first is None:
+                raise DataFormatError(f"none of the {len(images)} images can be read", images[0])
             height, width = first.shape[-2:]
+            require_free_space(
+                folder.parent,
+                (len(images) * 3 + len(depths) * 2) * height * width,
+                f"the decoded-data cache ({len(images)} images, {len(depths)} depth maps)",
+            )
             image_array = np.lib.format.open_memmap(
                 tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(len(images), height, width, 3)
             )
             for row, path in enumerate(tqdm(images, desc="caching images", disable=not progress)):
-                image = reader.image(path)
+                image = decode(reader.image, path)
+                if image is None:
+                    continue
                 if image.shape[-2:] != (height, width):
                     raise ValueError(
                         f"{path}: size {tuple(image.shape[-2:])} differs from {(height, width)}; "
@@ -105,11 +134,23 @@ class CachedReader:
                 tmp / "depths.npy", mode="w+", dtype=np.float16, shape=(len(depths), height, width)
             )
             for row, path in enumerate(depths):
-                depth_array[row] = reader.depth(path)[0].numpy().astype(np.float16)
+                depth = decode(reader.depth, path)
+                if depth is not None:
+                    depth_array[row] = depth[0].numpy().astype(np.float16)
             depth_array.flush()
             del image_array, depth_array
+            if unreadable and not tolerate_unreadable:
+                listing = "\n".join(f"  {error}" for error in unreadable.values())
+                raise DataFormatError(
+                    f"{len(unreadable)} files cannot be read (the cache reads every file):\n"
+                    f"{listing}\nFix or remove them, or set data.on_bad_item=skip to train "
+                    "without them",
+                    next(iter(unreadable)),
+                    next(iter(unreadable.values())).reason,
+                )
             index = {"images": [str(p) for p in images], "depths": [str(p) for p in depths],
-                     "image_size": image_size}  # fmt: skip
+                     "image_size": image_size,
+                     "unreadable": {str(p): [str(e), e.reason] for p, e in unreadable.items()}}  # fmt: skip
             (tmp / "index.json").write_text(json.dumps(index))
             try:
                 os.replace(tmp, folder)
@@ -132,6 +173,7 @@ class CachedReader:
 
     def image(self, path: Path) -> torch.Tensor:
         """(3, S, S) float32 RGB in [0, 1] (uint8 in [0, 255] when ``compact``)."""
+        self._raise_if_unreadable(path)
         images, _ = self._arrays()
         # a contiguous copy out of the read-only map
         array = np.ascontiguousarray(
@@ -142,7 +184,13 @@ class CachedReader:
 
     def depth(self, path: Path) -> torch.Tensor:
         """(1, S, S) float32 depth (float16 when ``compact``)."""
+        self._raise_if_unreadable(path)
         _, depths = self._arrays()
         array = np.array(depths[self.depth_rows[Path(path).resolve()]])
         depth = torch.from_numpy(array)[None]
         return depth if self.compact else depth.float()
+
+    def _raise_if_unreadable(self, path: Path) -> None:
+        if self.unreadable and (error := self.unreadable.get(Path(path).resolve())):
+            message, reason = error
+            raise DataFormatError(message, path, reason)

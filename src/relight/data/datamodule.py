@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from relight.data.bad_items import UNREADABLE_KEY, BadItemPolicy, BadItemTracker
 from relight.data.cache import CachedReader, FileReader
+from relight.data.check import LAYOUT_KINDS, DataFolder, check_folders
 from relight.data.datasets import FixedTripletDataset, PairsDataset, TripletDataset
+from relight.data.formats import DataFormatError
 from relight.data.loader import ResumableDataLoader
 from relight.data.pairs import PairFiles, index_pairs
 from relight.data.sampling import EpochSampler, GuideSampler
 from relight.data.transforms import check_image_size
 from relight.data.transport import decode_batch
 from relight.data.vidit import Scene, index_vidit, split_scenes
+
+log = logging.getLogger(__name__)
 
 
 class VIDITDataModule(L.LightningDataModule):
@@ -43,6 +50,15 @@ class VIDITDataModule(L.LightningDataModule):
         allow_pickle: unpickle VIDIT's dict depth files (see :mod:`relight.data.formats`).
         compact_transport: with the cache, items travel as uint8 images and float16 depth
             and become float32 on the device (:mod:`relight.data.transport`).
+        on_bad_item: ``error`` (stop at an unreadable training file) or ``skip`` (replace
+            its items by other draws; see :mod:`relight.data.bad_items`).
+        max_bad_items: with ``skip``, more unreadable training files than this stop the run.
+        verify: decode every file of the data folders before training
+            (:mod:`relight.data.check`, in ``num_workers`` processes) and report every
+            problem; under ``error`` any error-level problem stops the run there.
+
+    Training batches under ``skip`` carry ``bad_items`` (unreadable files so far) and
+    ``skipped_items`` (replaced draws so far), which the module logs.
     """
 
     def __init__(
@@ -66,6 +82,9 @@ class VIDITDataModule(L.LightningDataModule):
         cache_dir: str | Path | None = None,
         allow_pickle: bool = True,
         compact_transport: bool = True,
+        on_bad_item: str | BadItemPolicy = BadItemPolicy.error,
+        max_bad_items: int = 100,
+        verify: bool = False,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -84,6 +103,9 @@ class VIDITDataModule(L.LightningDataModule):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.allow_pickle = allow_pickle
         self.compact_transport = compact_transport
+        self.on_bad_item = BadItemPolicy.parse(on_bad_item)
+        self.bad_items = BadItemTracker(max_bad_items)
+        self.verify = verify
         self.scenes: dict[int, Scene] = {}
         self.train_ids: list[int] = []
         self.val_ids: list[int] = []
@@ -92,10 +114,12 @@ class VIDITDataModule(L.LightningDataModule):
         self.test_set: Dataset | None = None
 
     def prepare_data(self) -> None:
-        """Build the decoded-data cache once (Lightning runs this on one process only;
-        every rank's :meth:`setup` then opens it)."""
+        """Check every file (``verify``) and build the decoded-data cache once (Lightning
+        runs this on one process only; every rank's :meth:`setup` then opens the cache)."""
+        if self.verify:
+            self.verify_data()
         if self.cache_dir is not None:
-            scenes = index_vidit(self.root, allow_pickle=self.allow_pickle)
+            scenes = self._index()
             pairs = (
                 self._pairs(self.pairs_dir, self.gt_dir),
                 self._pairs(self.test_pairs_dir, None),
@@ -106,7 +130,7 @@ class VIDITDataModule(L.LightningDataModule):
         """Index the folders (all checks happen here, before training) and build the sets."""
         if self.train_set is not None:
             return
-        self.scenes = index_vidit(self.root, allow_pickle=self.allow_pickle)
+        self.scenes = self._index()
         self.train_ids, self.val_ids = split_scenes(
             list(self.scenes), self.val_scenes, self.val_ratio, self.split_seed
         )
@@ -127,7 +151,7 @@ class VIDITDataModule(L.LightningDataModule):
         train_sampler = GuideSampler(
             self.scenes, self.train_ids, self.seed, self.samples_per_scene, self.allow_same_lighting
         )
-        self.train_set = TripletDataset(self.scenes, train_sampler, reader)
+        self.train_set = TripletDataset(self.scenes, train_sampler, reader, self.on_bad_item)
         if val_pairs is not None:
             self.val_set = PairsDataset(val_pairs, reader)
         else:
@@ -137,6 +161,43 @@ class VIDITDataModule(L.LightningDataModule):
             )  # fmt: skip
             self.val_set = FixedTripletDataset(self.scenes, val_sampler, reader)
         self.test_set = PairsDataset(test_pairs, reader) if test_pairs is not None else self.val_set
+
+    def verify_data(self) -> None:
+        """Decode every file of the train and pairs folders and report every problem: a
+        :class:`DataFormatError` listing them when one must stop the run (any error under
+        ``on_bad_item=error``; a layout error, which stops ``setup`` anyway, under
+        ``skip``), else one warning listing them."""
+        folders = [DataFolder(self.root, "train")]
+        for pairs, gt_dir in ((self.pairs_dir, self.gt_dir), (self.test_pairs_dir, None)):
+            if pairs is not None and all(f.root != pairs for f in folders):
+                folders.append(DataFolder(pairs, "pairs", gt_dir))
+        report = check_folders(folders, self.num_workers, self.allow_pickle)
+        text = f"data.verify: {report.summary()}\n{report.listing(limit=100)}"
+        skip = self.on_bad_item is BadItemPolicy.skip
+        fatal = [
+            p
+            for p in report.problems
+            if p.severity == "error" and (not skip or p.kind in LAYOUT_KINDS)
+        ]
+        if fatal:
+            roots = " ".join(str(f.root) for f in folders)
+            advice = "" if skip else ", or set data.on_bad_item=skip to skip unreadable files"
+            raise DataFormatError(
+                f"{text}\n`relight-data check {roots} --json FILE` writes this list. Fix or "
+                f"remove these files{advice}.",
+                fatal[0].path,
+            )
+        if report.problems:
+            log.warning("%s", text)
+        else:
+            log.info("%s", text)
+
+    def _index(self) -> dict[int, Scene]:
+        return index_vidit(
+            self.root,
+            allow_pickle=self.allow_pickle,
+            tolerate_unreadable=self.on_bad_item is BadItemPolicy.skip,
+        )
 
     def _pairs(self, folder: Path | None, gt_dir: Path | None) -> list[PairFiles] | None:
         if folder is None:
@@ -158,6 +219,7 @@ class VIDITDataModule(L.LightningDataModule):
         return CachedReader.build(
             self.cache_dir, images, depths, self.image_size, self.allow_pickle,
             compact=self.compact_transport,
+            tolerate_unreadable=self.on_bad_item is BadItemPolicy.skip,
         )  # fmt: skip
 
     def _loader(
@@ -177,8 +239,31 @@ class VIDITDataModule(L.LightningDataModule):
         )
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """Compact batches (uint8 images, float16 depth) become float32 on the device."""
+        """Compact batches (uint8 images, float16 depth) become float32 on the device;
+        under ``on_bad_item=skip`` the unreadable files of a training batch are counted
+        (each reported once), and past ``max_bad_items`` the run stops."""
+        if UNREADABLE_KEY in batch:
+            batch = dict(batch)
+            self.bad_items.update(batch.pop(UNREADABLE_KEY))
+            exceeded = self.bad_items.exceeded
+            trainer = getattr(self, "trainer", None)
+            if trainer is not None and trainer.world_size > 1:  # every rank stops together
+                exceeded = trainer.strategy.reduce_boolean_decision(exceeded, all=False)
+            if exceeded:
+                raise self.bad_items.error()
+            batch["bad_items"] = len(self.bad_items.files)
+            batch["skipped_items"] = self.bad_items.skipped
         return decode_batch(batch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in checkpoints: the unreadable files met so far (``skip``)."""
+        if self.on_bad_item is BadItemPolicy.skip:
+            return {"bad_items": self.bad_items.state_dict()}
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "bad_items" in state:
+            self.bad_items.load_state_dict(state["bad_items"])
 
     def train_dataloader(self) -> DataLoader:
         """The training loader; its position inside an epoch is saved in checkpoints."""

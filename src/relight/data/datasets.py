@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import Dataset
 
+from relight.data.bad_items import UNREADABLE_KEY, BadItemPolicy, encode_unreadable
 from relight.data.cache import CachedReader, FileReader
+from relight.data.formats import DataFormatError
 from relight.data.pairs import PairFiles
 from relight.data.sampling import GuideSampler, Triplet
 from relight.data.vidit import Scene
@@ -25,11 +27,23 @@ class TripletDataset(Dataset[Item]):
     """Training items drawn by a :class:`GuideSampler`.
 
     Keys from :class:`relight.data.sampling.EpochSampler` encode (epoch, index); a plain
-    integer below ``len(self)`` is item ``index`` of epoch 0.
+    integer below ``len(self)`` is item ``index`` of epoch 0. ``on_bad_item="skip"``
+    replaces an item that needs an unreadable file by another draw of the same epoch
+    (see :mod:`relight.data.bad_items`); the item then lists what it could not read.
     """
 
-    def __init__(self, scenes: dict[int, Scene], sampler: GuideSampler, reader: Reader) -> None:
+    #: Draws tried for one item before giving up (with most files unreadable).
+    MAX_DRAWS = 16
+
+    def __init__(
+        self,
+        scenes: dict[int, Scene],
+        sampler: GuideSampler,
+        reader: Reader,
+        on_bad_item: str | BadItemPolicy = BadItemPolicy.error,
+    ) -> None:
         self.scenes, self.sampler, self.reader = scenes, sampler, reader
+        self.on_bad_item = BadItemPolicy.parse(on_bad_item)
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -39,7 +53,29 @@ class TripletDataset(Dataset[Item]):
         return self.sampler.triplet(epoch, index)
 
     def __getitem__(self, key: int) -> Item:
-        t = self.triplet(key)
+        if self.on_bad_item is BadItemPolicy.error:
+            return self.read(self.triplet(key))
+        epoch, index = divmod(int(key), len(self))
+        unreadable: list[DataFormatError] = []
+        for attempt in range(self.MAX_DRAWS):
+            drawn = self.sampler.replacement(epoch, index, attempt)
+            try:
+                item = self.read(self.sampler.triplet(epoch, drawn))
+            except DataFormatError as error:
+                unreadable.append(error)
+                continue
+            item[UNREADABLE_KEY] = encode_unreadable(unreadable)
+            return item
+        raise DataFormatError(
+            f"item {index} of epoch {epoch}: {self.MAX_DRAWS} draws in a row needed unreadable "
+            f"files (the last: {unreadable[-1]}); most of the data cannot be read: "
+            "`relight-data check <data.root>` lists every problem",
+            unreadable[-1].path,
+            unreadable[-1].reason,
+        )
+
+    def read(self, t: Triplet) -> Item:
+        """The tensors of a triplet."""
         source, guide = self.scenes[t.input_scene], self.scenes[t.guide_scene]
         return {
             "input": self.reader.image(source.images[t.input_light]),

@@ -31,42 +31,97 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from relight.files import atomic_write
 
 DEPTH_KEY = "normalized_depth"
+NPY_MAGIC = b"\x93NUMPY"
 PathLike = str | os.PathLike[str]
 
 
+#: What :class:`DataFormatError` ``reason`` says about a file.
+REASONS = ("missing", "empty", "unreadable", "truncated", "mode", "bad_depth", "invalid")
+
+
 class DataFormatError(ValueError):
-    """A data file is missing, unreadable or not what relight expects; the message names it."""
+    """A data file is missing, unreadable or not what relight expects; the message names it.
+
+    ``path`` is the file to blame (when there is one) and ``reason`` one of :data:`REASONS`:
+    ``missing``, ``empty`` (0 bytes or an empty array), ``unreadable`` (not an image or not
+    a ``.npy``), ``truncated`` (cut short or corrupt), ``mode`` (an image mode relight
+    cannot use), ``bad_depth`` (not a finite 2-D depth map) or ``invalid`` (anything else).
+    """
+
+    def __init__(self, message: str, path: PathLike | None = None, reason: str = "invalid"):
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+        self.reason = reason
+
+    def __reduce__(self) -> tuple:  # keep path and reason across processes
+        return type(self), (str(self), self.path, self.reason)
 
 
-def _to_float_rgb(image: Image.Image, path: Path) -> np.ndarray:
+#: Image modes :func:`read_image` turns into RGB.
+READABLE_MODES = {"RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr", "I;16", "I;16B",
+                  "I;16L", "I"}  # fmt: skip
+
+
+def _to_float_rgb(image: Image.Image) -> np.ndarray:
     mode = image.mode
     if mode in {"I;16", "I;16B", "I;16L", "I"}:
         grey = np.asarray(image, dtype=np.float32)
         scale = 65535.0 if mode.startswith("I;16") or grey.max() > 255 else 255.0
         return np.repeat((grey / scale)[..., None], 3, axis=2)
-    if mode == "F":
-        raise DataFormatError(f"{path}: 32-bit float images are not supported as RGB input")
-    if mode not in {"RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr"}:
-        raise DataFormatError(f"{path}: unsupported image mode '{mode}'")
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def check_file(path: Path, what: str) -> None:
+    """Raise :class:`DataFormatError` when ``path`` is missing or empty (0 bytes)."""
+    if not path.is_file():
+        raise DataFormatError(f"{path}: {what} file not found", path, "missing")
+    if path.stat().st_size == 0:
+        raise DataFormatError(
+            f"{path}: empty {what} file (0 bytes; an interrupted download or copy?)", path, "empty"
+        )
+
+
+def open_image(path: PathLike, verify: bool = False) -> Image.Image:
+    """The decoded PIL image of ``path`` (pixels loaded, any mode), or a
+    :class:`DataFormatError`. ``verify`` also checks every chunk's checksum first (PNG),
+    which catches corrupt bytes that still decode."""
+    path = Path(path)
+    check_file(path, "image")
+    try:
+        if verify:
+            with Image.open(path) as image:
+                image.verify()
+        image = Image.open(path)
+        try:
+            image.load()
+        except BaseException:
+            image.close()
+            raise
+    except UnidentifiedImageError as error:
+        raise DataFormatError(
+            f"{path}: not an image file PIL can read", path, "unreadable"
+        ) from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise DataFormatError(
+            f"{path}: corrupt or truncated image ({error})", path, "truncated"
+        ) from error
+    if image.mode == "F":
+        image.close()
+        raise DataFormatError(
+            f"{path}: 32-bit float images are not supported as RGB input", path, "mode"
+        )
+    if image.mode not in READABLE_MODES:
+        image.close()
+        raise DataFormatError(f"{path}: unsupported image mode '{image.mode}'", path, "mode")
+    return image
 
 
 def read_image(path: PathLike) -> torch.Tensor:
     """Read an image file as float32 RGB (3, H, W) in [0, 1]."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)
-            array = _to_float_rgb(image, path)
-    except DataFormatError:
-        raise
-    except UnidentifiedImageError as error:
-        raise DataFormatError(f"{path}: not an image file PIL can read") from error
-    except (OSError, SyntaxError, ValueError) as error:
-        raise DataFormatError(f"{path}: corrupt or truncated image ({error})") from error
+    with open_image(path) as image:
+        ImageOps.exif_transpose(image, in_place=True)  # a photo as it is shown
+        array = _to_float_rgb(image)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
@@ -83,53 +138,80 @@ def _swaps_axes(image: Image.Image) -> bool:
 def image_size(path: PathLike) -> tuple[int, int]:
     """(height, width) of an image as :func:`read_image` returns it, from its header only."""
     path = Path(path)
+    check_file(path, "image")
     try:
         with Image.open(path) as image:
             width, height = image.size
             if _swaps_axes(image):
                 width, height = height, width
     except (OSError, SyntaxError, UnidentifiedImageError) as error:
-        raise DataFormatError(f"{path}: not an image file PIL can read ({error})") from error
+        raise DataFormatError(
+            f"{path}: not an image file PIL can read ({error})", path, "unreadable"
+        ) from error
     return height, width
 
 
 def _check_depth_array(array: object, path: Path) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.ndim != 2:
         shape = getattr(array, "shape", type(array).__name__)
-        raise DataFormatError(f"{path}: depth must be a 2-D array (H, W); got {shape}")
+        raise DataFormatError(
+            f"{path}: depth must be a 2-D array (H, W); got {shape}", path, "bad_depth"
+        )
     if not np.issubdtype(array.dtype, np.number):
-        raise DataFormatError(f"{path}: depth has non-numeric dtype {array.dtype}")
+        raise DataFormatError(
+            f"{path}: depth has non-numeric dtype {array.dtype}", path, "bad_depth"
+        )
+    if array.size == 0:
+        raise DataFormatError(f"{path}: depth array is empty (shape {array.shape})", path, "empty")
     array = array.astype(np.float32, copy=False)
     if not np.isfinite(array).all():
         bad = int((~np.isfinite(array)).sum())
-        raise DataFormatError(f"{path}: depth has {bad} NaN or infinite values")
+        raise DataFormatError(f"{path}: depth has {bad} NaN or infinite values", path, "bad_depth")
     return array
 
 
 def _load_npy(path: Path, allow_pickle: bool) -> object:
+    with open(path, "rb") as handle:
+        head = handle.read(len(NPY_MAGIC))
+    if head != NPY_MAGIC:
+        raise DataFormatError(
+            f"{path}: not a .npy file (it starts with {head!r}, not {NPY_MAGIC!r})",
+            path,
+            "unreadable",
+        )
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as error:
         if "pickle" not in str(error).lower():
-            raise DataFormatError(f"{path}: not a readable .npy file ({error})") from error
+            raise DataFormatError(
+                f"{path}: not a readable .npy file ({error})", path, "truncated"
+            ) from error
     except (OSError, EOFError, zipfile.BadZipFile) as error:
-        raise DataFormatError(f"{path}: not a readable .npy file ({error})") from error
+        raise DataFormatError(
+            f"{path}: not a readable .npy file ({error})", path, "truncated"
+        ) from error
     if not allow_pickle:
         raise DataFormatError(
             f"{path}: this .npy holds a pickled object (VIDIT's dict format), and loading "
             "pickles is disabled (allow_pickle=false). Unpickling runs code from the file: "
-            "enable it only for files you trust, or convert the depth to a plain 2-D array."
+            "enable it only for files you trust, or convert the depth to a plain 2-D array.",
+            path,
+            "bad_depth",
         )
     try:
         loaded = np.load(path, allow_pickle=True)
     except Exception as error:  # a broken pickle raises many types
-        raise DataFormatError(f"{path}: corrupt pickled .npy ({error})") from error
+        raise DataFormatError(
+            f"{path}: corrupt or truncated pickled .npy ({error})", path, "truncated"
+        ) from error
     if isinstance(loaded, np.ndarray) and loaded.dtype == object and loaded.ndim == 0:
         loaded = loaded.item()
     if isinstance(loaded, dict):
         if DEPTH_KEY not in loaded:
             raise DataFormatError(
-                f"{path}: depth dict has no '{DEPTH_KEY}' key (keys: {sorted(map(str, loaded))})"
+                f"{path}: depth dict has no '{DEPTH_KEY}' key (keys: {sorted(map(str, loaded))})",
+                path,
+                "bad_depth",
             )
         return np.asarray(loaded[DEPTH_KEY])
     return loaded
@@ -138,8 +220,7 @@ def _load_npy(path: Path, allow_pickle: bool) -> object:
 def read_depth(path: PathLike, allow_pickle: bool = True) -> torch.Tensor:
     """Read a depth map (VIDIT dict ``.npy``, plain ``.npy`` or 8/16-bit PNG) as float32 (H, W)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: depth file not found")
+    check_file(path, "depth")
     if path.suffix.lower() == ".npy":
         array = _check_depth_array(_load_npy(path, allow_pickle), path)
     else:
@@ -149,9 +230,14 @@ def read_depth(path: PathLike, allow_pickle: bool = True) -> torch.Tensor:
                 mode = image.mode
                 array = np.asarray(image)
         except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as error:
-            raise DataFormatError(f"{path}: corrupt or unreadable depth image ({error})") from error
+            reason = "unreadable" if isinstance(error, UnidentifiedImageError) else "truncated"
+            raise DataFormatError(
+                f"{path}: corrupt or unreadable depth image ({error})", path, reason
+            ) from error
         if array.ndim == 3:
-            raise DataFormatError(f"{path}: depth image must be greyscale, got mode '{mode}'")
+            raise DataFormatError(
+                f"{path}: depth image must be greyscale, got mode '{mode}'", path, "bad_depth"
+            )
         scale = 65535.0 if array.dtype == np.uint16 or mode.startswith("I") else 255.0
         array = _check_depth_array(array.astype(np.float32) / scale, path)
     return torch.from_numpy(np.ascontiguousarray(array))
@@ -160,15 +246,20 @@ def read_depth(path: PathLike, allow_pickle: bool = True) -> torch.Tensor:
 def depth_shape(path: PathLike, allow_pickle: bool = True) -> tuple[int, int]:
     """(height, width) of a depth file (header only for plain ``.npy`` and PNG)."""
     path = Path(path)
+    check_file(path, "depth")
     if path.suffix.lower() == ".npy":
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError:
             return tuple(read_depth(path, allow_pickle).shape)  # pickled dict
         except (OSError, EOFError) as error:
-            raise DataFormatError(f"{path}: not a readable .npy file ({error})") from error
+            raise DataFormatError(
+                f"{path}: not a readable .npy file ({error})", path, "truncated"
+            ) from error
         if array.ndim != 2:
-            raise DataFormatError(f"{path}: depth must be a 2-D array (H, W); got {array.shape}")
+            raise DataFormatError(
+                f"{path}: depth must be a 2-D array (H, W); got {array.shape}", path, "bad_depth"
+            )
         return int(array.shape[0]), int(array.shape[1])
     return image_size(path)
 

@@ -17,7 +17,8 @@ from torch.utils.data import Sampler
 
 from relight.data.vidit import Lighting, Scene
 
-_ITEM, _ORDER = 0, 1  # domain tags: item draws and epoch orders never share a stream
+# domain tags: item draws, epoch orders and replacement draws never share a stream
+_ITEM, _ORDER, _REPLACE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,16 @@ class GuideSampler:
         if self.inputs is not None:
             return len(self.inputs)
         return len(self.scene_ids) * int(self.samples_per_scene or 1)
+
+    def replacement(self, epoch: int, index: int, attempt: int) -> int:
+        """The index drawn instead of item ``index`` of ``epoch`` after ``attempt`` draws
+        failed (``attempt`` 0: the item itself): another item of the same epoch, from a
+        generator seeded by ``(seed, epoch, index)`` only, so it is the same in every run."""
+        if attempt == 0 or len(self) < 2:
+            return index
+        rng = np.random.default_rng(np.random.SeedSequence([_REPLACE, self.seed, epoch, index]))
+        other = int(rng.integers(len(self) - 1, size=attempt)[-1])
+        return other + (other >= index)  # never the item itself
 
     def triplet(self, epoch: int, index: int) -> Triplet:
         """The item ``index`` of ``epoch`` (``0 <= index < len(self)``)."""

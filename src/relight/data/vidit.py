@@ -47,27 +47,56 @@ class Scene:
         return f"Image{self.scene_id:03d}"
 
 
+@dataclass
+class TrainListing:
+    """A train folder's files by name: each scene's images per lighting and its depth files
+    (a list each: two names can mean the same item, e.g. ``Image1_...`` and
+    ``Image001_...``), and every other entry of the folder."""
+
+    images: dict[int, dict[Lighting, list[Path]]]
+    depths: dict[int, list[Path]]
+    others: list[Path]
+
+
+def list_train_folder(root: str | Path) -> TrainListing:
+    """Sort the entries of a track-2 train folder by name (no file is opened)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFormatError(f"{root}: VIDIT train folder not found", root, "missing")
+    listing = TrainListing({}, {}, [])
+    for path in sorted(root.iterdir()):
+        if (match := IMAGE_PATTERN.match(path.name)) and path.is_file():
+            lights = listing.images.setdefault(int(match[1]), {})
+            lights.setdefault(Lighting(int(match[2]), match[3]), []).append(path)
+        elif (match := DEPTH_PATTERN.match(path.name)) and path.is_file():
+            listing.depths.setdefault(int(match[1]), []).append(path)
+        else:
+            listing.others.append(path)
+    return listing
+
+
 def index_vidit(
-    root: str | Path, check_sizes: bool = True, allow_pickle: bool = True
+    root: str | Path,
+    check_sizes: bool = True,
+    allow_pickle: bool = True,
+    tolerate_unreadable: bool = False,
 ) -> dict[int, Scene]:
     """Index a track-2 train folder: scene id -> :class:`Scene`.
 
     Raises :class:`DataFormatError` (naming the file or pattern) for a missing folder, a
     folder without matching files, a scene without depth and, with ``check_sizes``, an
     image whose size differs from its scene's depth. Scenes with fewer than 40 lightings
-    are fine; a depth file without images is ignored with a warning.
+    are fine; a depth file without images is ignored with a warning. With
+    ``tolerate_unreadable``, a file whose header cannot be read stays in the index
+    unchecked (reading it later fails, and the ``skip`` policy replaces its items).
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DataFormatError(f"{root}: VIDIT train folder not found")
-    scenes_images: dict[int, dict[Lighting, Path]] = {}
-    depths: dict[int, Path] = {}
-    for path in sorted(root.iterdir()):
-        if match := IMAGE_PATTERN.match(path.name):
-            lighting = Lighting(int(match[2]), match[3])
-            scenes_images.setdefault(int(match[1]), {})[lighting] = path
-        elif match := DEPTH_PATTERN.match(path.name):
-            depths[int(match[1])] = path
+    listing = list_train_folder(root)
+    scenes_images = {
+        sid: {light: paths[-1] for light, paths in lights.items()}
+        for sid, lights in listing.images.items()
+    }
+    depths = {sid: paths[-1] for sid, paths in listing.depths.items()}
     if not scenes_images:
         found = sorted(p.name for p in root.iterdir())[:5]
         raise DataFormatError(
@@ -77,7 +106,11 @@ def index_vidit(
     missing = sorted(set(scenes_images) - set(depths))
     if missing:
         names = ", ".join(f"Image{i:03d}.npy" for i in missing[:10])
-        raise DataFormatError(f"{root}: depth missing for {len(missing)} scene(s): {names}")
+        raise DataFormatError(
+            f"{root}: depth missing for {len(missing)} scene(s): {names}",
+            root / f"Image{missing[0]:03d}.npy",
+            "missing",
+        )
     orphans = sorted(set(depths) - set(scenes_images))
     if orphans:
         warnings.warn(f"{root}: depth files without images ignored: {orphans[:10]}", stacklevel=2)
@@ -87,14 +120,27 @@ def index_vidit(
     }
     if check_sizes:
         for scene in scenes.values():
-            expected = depth_shape(scene.depth, allow_pickle)
-            for path in scene.images.values():
-                if image_size(path) != expected:
-                    raise DataFormatError(
-                        f"{path}: image is {image_size(path)} but its depth {scene.depth.name} "
-                        f"is {expected} (H, W)"
-                    )
+            _check_scene_sizes(scene, allow_pickle, tolerate_unreadable)
     return scenes
+
+
+def _check_scene_sizes(scene: Scene, allow_pickle: bool, tolerate_unreadable: bool) -> None:
+    def size(read, path: Path) -> tuple[int, int] | None:
+        try:
+            return read(path)
+        except DataFormatError:
+            if tolerate_unreadable:
+                return None
+            raise
+
+    expected = size(lambda p: depth_shape(p, allow_pickle), scene.depth)
+    for path in scene.images.values():
+        found = size(image_size, path)
+        if expected is not None and found is not None and found != expected:
+            raise DataFormatError(
+                f"{path}: image is {found} but its depth {scene.depth.name} is {expected} (H, W)",
+                path,
+            )
 
 
 def split_scenes(
