@@ -37,6 +37,34 @@ def test_perceptual_zero_for_identical_positive_otherwise(perceptual, generator)
     assert perceptual(a, b).item() > 0
 
 
+def test_perceptual_equals_torchvision_vgg19_features_with_the_same_weights(generator):
+    """The paper's term at its default layers: sum over relu1_2, relu2_2, relu3_4, relu4_4,
+    relu5_4 of mean |VGG19(norm(a)) - VGG19(norm(b))|, ImageNet-normalised, computed here
+    by torchvision's VGG19 holding the same weights."""
+    import torchvision
+
+    torch.manual_seed(0)
+    loss = PerceptualLoss(weights="none")
+    reference = torchvision.models.vgg19().features.eval()
+    reference.load_state_dict(loss.features.state_dict())
+    a = torch.rand(2, 3, 48, 48, generator=generator)
+    b = torch.rand(2, 3, 48, 48, generator=generator)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def features(x: torch.Tensor) -> dict[int, torch.Tensor]:
+        out, x = {}, (x - mean) / std
+        for index, layer in enumerate(reference):
+            x = layer(x)
+            out[index] = x.clone()
+        return out
+
+    with torch.no_grad():
+        fa, fb = features(a), features(b)
+        expected = sum((fa[i] - fb[i]).abs().mean() for i in (3, 8, 17, 26, 35))
+        assert loss(a, b).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_perceptual_keeps_only_needed_layers_frozen_in_eval(perceptual):
     assert len(perceptual.features) == 9  # up to relu2_2
     perceptual.train()
