@@ -17,6 +17,7 @@ from hydra.errors import ConfigCompositionException
 from PIL import Image
 
 from relight.checkpoints import CheckpointError, net_from_checkpoint, read_checkpoint
+from relight.cli.data import main as relight_data
 from relight.data import (
     DataFormatError,
     TooManyBadItemsError,
@@ -25,7 +26,6 @@ from relight.data import (
     read_image,
 )
 from relight.data.cache import FileReader
-from relight.data.cli import main as relight_data
 from relight.data.datasets import PairsDataset
 from relight.data.pairs import index_pairs
 from relight.evaluation import evaluate
@@ -237,7 +237,7 @@ def evaluate_fails_at_the_second_pair(tmp: Path, out: Path):
 
 
 def predict_fails_at_the_second_pair(tmp: Path, out: Path):
-    from relight.predict import Predictor, predict_pairs
+    from relight.prediction import Predictor, predict_pairs
 
     pairs = write_pairs(tmp / "pairs", count=3, size=32)
     truncate(pairs / "guide" / "Pair001.png")

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from relight.bench import main
+from relight.cli.bench import main
 
 from .data.vidit_factory import write_pairs
 

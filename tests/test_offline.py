@@ -67,7 +67,7 @@ CASES = {
         """import numpy as np, torch
         from PIL import Image
         from relight.models import S3Net
-        from relight.predict import main
+        from relight.cli.predict import main
         net = S3Net(encoder="resnet18", encoder_weights="none")  # set-up, not timed
         state = {f"net.{k}": v for k, v in net.state_dict().items()}
         torch.save({"state_dict": state, "hyper_parameters": {"net_config": net.hparams()}},

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import torch
 
+from relight.any_size import SizePolicy, relight_any_size
 from relight.checkpoints import net_from_any_checkpoint
 from relight.data.pairs import index_pairs
+from relight.data.photo_pairs import DepthOptions, read_pair
 from relight.data.transforms import resize_depth, resize_image
-from relight.inference import SizePolicy, relight_any_size
 from relight.metrics import psnr, ssim
 from relight.models import S3Net
 from relight.models.s3net import batch_input
-from relight.predict import DepthOptions, read_pair
 
 
 def upscaled_items(pairs_dir: Path, scale: int) -> list[dict]:

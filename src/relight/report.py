@@ -9,7 +9,6 @@ identity baseline. Works offline from the run folders alone.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -157,22 +156,3 @@ def write_report(
     )
     save_png(bar_chart(rows), out / "ablation.png")
     return rows
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``relight-report``."""
-    parser = argparse.ArgumentParser(prog="relight-report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument(
-        "sweep_dir", type=Path, help="a multirun folder (logs/train/multiruns/<time>)"
-    )
-    parser.add_argument("--output", type=Path, help="where to write (default: the sweep folder)")
-    args = parser.parse_args(argv)
-    write_report(args.sweep_dir, args.output)
-    out = args.output or args.sweep_dir
-    print((out / "ablation.md").read_text())
-    print(f"\nwritten: {out / 'ablation.md'}, {out / 'ablation.csv'}, {out / 'ablation.png'}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,18 +1,17 @@
-"""``relight-train``: fit S3Net, test the best checkpoint, evaluate it against the identity
-baseline. A Hydra app over ``conf/train.yaml``; ``train(cfg)`` is callable from Python.
+"""A training run from its config: fit S3Net, test the best checkpoint, evaluate it against
+the identity baseline. ``train(cfg)`` takes the composed ``conf/train.yaml``; the command
+is ``relight-train`` (:mod:`relight.cli.train`, also ``python -m relight.train``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
@@ -27,17 +26,13 @@ from relight.checkpoints import (
     net_from_checkpoint,
     newest_complete_checkpoint,
 )
-from relight.config import check_targets, register_configs
+from relight.config import check_targets
 from relight.evaluation import evaluate, pick_device
 from relight.files import ensure_writable_dir
 from relight.models.weights import host_reachable
-from relight.paths import config_dir, use_working_directory
 
 log = logging.getLogger("relight.train")
-CONFIG_DIR = str(config_dir())
 WANDB_ID_FILE = "wandb_run_id.txt"
-
-register_configs()
 
 
 def resolved_config(cfg: DictConfig) -> dict[str, Any]:
@@ -246,35 +241,7 @@ def _print_paths(output_dir: Path, best: Path | None) -> None:
         print(f"panels:      {output_dir / 'panels'}")
 
 
-def close_wandb() -> None:
-    """Finish the active W&B run, if any, so multirun jobs never merge into one run."""
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish()
+if __name__ == "__main__":  # python -m relight.train: the relight-train command
+    from relight.cli.train import cli
 
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point; returns the metric a sweeper optimises (``optimized_metric``)."""
-    if cfg.extras.get("print_config"):
-        log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=False))
-    try:
-        metrics = train(cfg)
-    finally:
-        close_wandb()
-    name = cfg.get("optimized_metric")
-    if not name:
-        return None
-    if name not in metrics:
-        raise KeyError(f"optimized_metric '{name}' was not logged; logged: {sorted(metrics)}")
-    return metrics[name]
-
-
-def cli() -> None:
-    """Console script (see :func:`relight.paths.use_working_directory`)."""
-    use_working_directory()
-    main()
-
-
-if __name__ == "__main__":
     cli()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from relight.cli.data import main
 from relight.data.check import KINDS, DataFolder, check_folders, find_folders
-from relight.data.cli import main
 
 from .vidit_factory import lit_image, write_pairs, write_vidit
 
@@ -192,4 +192,4 @@ def test_console_script_is_declared():
     setup = configparser.ConfigParser()
     setup.read(Path(__file__).resolve().parents[2] / "setup.cfg")
     scripts = setup["options.entry_points"]["console_scripts"]
-    assert "relight-data = relight.data.cli:main" in scripts.splitlines()
+    assert "relight-data = relight.cli.data:main" in scripts.splitlines()

@@ -10,7 +10,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from relight.train import CONFIG_DIR
+from relight.config import register_configs
+from relight.paths import config_dir
 
 from ..data.vidit_factory import write_pairs, write_vidit
 
@@ -50,8 +51,9 @@ def tiny_data(tmp_path_factory) -> dict[str, Path]:
 
 def compose_cfg(config_name: str, overrides: list[str], output: Path) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with overrides, outputs under ``output``."""
+    register_configs()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.paths.root_dir = str(output)

@@ -1,14 +1,13 @@
-from pathlib import Path
-
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from relight.train import CONFIG_DIR, resolved_config
+from relight.paths import config_dir
+from relight.train import resolved_config
 
 from .conftest import compose_cfg
 
-CONF = Path(CONFIG_DIR)
+CONF = config_dir()
 
 
 def options(group: str) -> list[str]:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from relight.checkpoints import CheckpointError
-from relight.eval import run_eval
+from relight.cli.eval import run_eval
 
 from ..metrics_reference import assert_means_of_rows, read_csv, skimage_scores
 from .conftest import compose_cfg

@@ -53,7 +53,7 @@ def test_multirun_ablation_then_report(tiny_data, tmp_path):
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == ["0_minividit_ablation_full", "1_minividit_ablation_no_attention"]
     report = subprocess.run(
-        [sys.executable, "-m", "relight.report", str(sweep)],
+        [sys.executable, "-m", "relight.cli.report", str(sweep)],
         capture_output=True,
         text=True,
         check=True,

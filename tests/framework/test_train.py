@@ -122,7 +122,7 @@ def test_wandb_offline_run_has_the_metrics_history(train_cfg, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     cfg = train_cfg("logger=wandb", "trainer.max_epochs=2", "group=study", "tags=[a,b]")
     train(cfg)
-    from relight.train import close_wandb
+    from relight.cli.train import close_wandb
 
     close_wandb()
     run = Path(cfg.paths.output_dir)

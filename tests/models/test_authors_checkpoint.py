@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from relight.cli.convert import main as convert_main
 from relight.models import CheckpointConversionError, S3Net, convert_authors_checkpoint
-from relight.models.authors_checkpoint import main as convert_main
 
 from .authors_state import authors_key_list, synthetic_authors_state_dict
 

@@ -1,7 +1,8 @@
 import onnx
 import pytest
 
-from relight.export import export_onnx, main, onnx_max_abs_difference
+from relight.cli.export import main
+from relight.export import export_onnx, onnx_max_abs_difference
 
 from .conftest import small_s3net
 

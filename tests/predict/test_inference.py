@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from relight.inference import (
+from relight.any_size import (
     SizePolicy,
     blend_window,
     pad_to_multiple,
@@ -123,7 +123,7 @@ def test_bad_policies():
 
 MEMORY_SCRIPT = """
 import json, sys, torch
-from relight.inference import SizePolicy, relight_any_size
+from relight.any_size import SizePolicy, relight_any_size
 from tests.predict.conftest import small_s3net
 from tests.predict.rss import PeakRSS
 torch.set_num_threads(2)

@@ -11,8 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from relight.cli.predict import main
 from relight.data.formats import DataFormatError
 from relight.data.pairs import PairFiles
+from relight.data.photo_pairs import DepthOptions, read_pair
 from relight.data.transforms import resize_depth, resize_image
 from relight.models import monocular_depth
 from relight.models.monocular_depth import (
@@ -21,7 +23,7 @@ from relight.models.monocular_depth import (
     load_depth_model,
 )
 from relight.models.weights import WeightsUnavailableError
-from relight.predict import DepthOptions, Predictor, main, predict_pairs, predict_single, read_pair
+from relight.prediction import Predictor, predict_pairs, predict_single
 
 from ..data.vidit_factory import write_pairs
 from .conftest import save_relight_checkpoint, small_s3net
@@ -132,7 +134,7 @@ def test_photos_as_they_come(tmp_path, small_net, tiny, tiny_folder, kind):
     guide = write_photo(tmp_path / "guide.jpg", 64, 96, seed=1)
     pair = PairFiles("single", photo, None, guide, None, None)
     output, saved = tmp_path / "relit.png", tmp_path / "depth"
-    predict_single(Predictor(small_net), pair, output, depth_model=tiny, save_depth=saved)
+    predict_single(Predictor(small_net, depth_model=tiny, save_depth=saved), pair, output)
     with Image.open(output) as relit:
         assert relit.size == (96, 64)
     depth = np.load(saved / "input" / "photo.npy")
@@ -170,12 +172,12 @@ def test_guide_of_another_size_saved_maps_and_their_reuse(tmp_path, small_net, t
         assert 0 < npy.min() and npy.max() == 1.0
 
     # the saved .npy files are depth files: given back, the output is the same
-    predictor = Predictor(small_net)
-    predict_single(predictor, pair, tmp_path / "estimated.png", depth_model=tiny)
+    predict_single(Predictor(small_net, depth_model=tiny), pair, tmp_path / "estimated.png")
     given = PairFiles(
         "single", image, saved / "input" / "photo.npy", guide, saved / "guide" / "guide.npy", None
     )
-    predict_single(predictor, given, tmp_path / "given.png", depth_model="/nonexistent/model")
+    no_model = Predictor(small_net, depth_model="/nonexistent/model")
+    predict_single(no_model, given, tmp_path / "given.png")
     assert np.array_equal(
         np.asarray(Image.open(tmp_path / "estimated.png")),
         np.asarray(Image.open(tmp_path / "given.png")),
@@ -188,7 +190,7 @@ def test_only_missing_maps_are_estimated(tmp_path, small_net, tiny):
     (pairs / "guide" / "Pair002.npy").unlink()
     out, saved = tmp_path / "out", tmp_path / "depth"
     predict_pairs(
-        Predictor(small_net), pairs, out, progress=False, depth_model=tiny, save_depth=saved
+        Predictor(small_net, depth_model=tiny, save_depth=saved), pairs, out, progress=False
     )
     assert sorted(p.name for p in out.glob("*.png")) == [
         "Pair000.png",
@@ -201,10 +203,10 @@ def test_only_missing_maps_are_estimated(tmp_path, small_net, tiny):
     ]  # fmt: skip
     # a pair folder with every depth given needs no depth model at all
     complete = write_pairs(tmp_path / "complete", count=1, size=32, target=False)
-    predict_pairs(
-        Predictor(small_net), complete, tmp_path / "out2", progress=False,
-        depth_model="/nonexistent/model", save_depth=tmp_path / "unused",
-    )  # fmt: skip
+    no_model = Predictor(
+        small_net, depth_model="/nonexistent/model", save_depth=tmp_path / "unused"
+    )
+    predict_pairs(no_model, complete, tmp_path / "out2", progress=False)
     assert not (tmp_path / "unused").exists()
 
 

@@ -7,11 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
+from relight.any_size import SizePolicy
 from relight.checkpoints import CheckpointError, net_from_any_checkpoint
+from relight.cli.predict import main
 from relight.data.formats import DataFormatError
+from relight.data.photo_pairs import DepthOptions, read_depth_as
 from relight.data.transforms import resize_depth, resize_image
-from relight.inference import SizePolicy
-from relight.predict import DepthOptions, Predictor, main, read_depth_as
+from relight.prediction import Predictor
 
 from ..data.vidit_factory import lit_image, write_pairs
 from ..metrics_reference import assert_means_of_rows, skimage_scores

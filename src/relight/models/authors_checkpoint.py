@@ -7,15 +7,12 @@ dropped. Any key left over or missing is an error that lists the keys.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-
-from relight.files import atomic_write
 
 #: Authors' module prefix -> ours (applied in order, first match wins).
 _PREFIXES: tuple[tuple[str, str], ...] = (
@@ -142,22 +139,3 @@ def convert_authors_checkpoint(
             "not the authors' S3Net (Dehaze3) checkpoint: " + " | ".join(problems)
         )
     return converted
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``relight-convert weight.pkl s3net_authors.pt``: port the authors' checkpoint."""
-    parser = argparse.ArgumentParser(
-        prog="relight-convert",
-        description="Convert the authors' S3Net checkpoint (weight.pkl) to relight's S3Net.",
-    )
-    parser.add_argument("source", type=Path, help="the authors' weight.pkl")
-    parser.add_argument("output", type=Path, help="where to write our state dict (.pt)")
-    args = parser.parse_args(argv)
-    state = convert_authors_checkpoint(args.source)
-    payload = {"state_dict": state, "source": str(args.source)}
-    atomic_write(args.output, lambda tmp: torch.save(payload, tmp))
-    print(f"wrote {len(state)} tensors to {args.output}")
-
-
-if __name__ == "__main__":
-    main()

@@ -23,8 +23,7 @@ from relight.data.cache import FileReader
 from relight.data.transforms import check_image_size
 from relight.evaluation import evaluate, pick_device
 from relight.metrics import RelightMetrics
-from relight.paths import use_working_directory
-from relight.train import CONFIG_DIR
+from relight.paths import config_dir, use_working_directory
 
 log = logging.getLogger("relight.eval")
 register_configs()
@@ -62,7 +61,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
 def main(cfg: DictConfig) -> None:
     if cfg.extras.get("print_config"):
         log.info("config:\n%s", OmegaConf.to_yaml(cfg))

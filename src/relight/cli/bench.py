@@ -1,0 +1,99 @@
+"""``relight-bench suite|data|check``: benchmarks, one JSON record per measurement.
+
+- ``relight-bench suite`` (``make bench``, ``make bench-gpu``): inference latency per
+  execution mode and size, training steps with their forward/loss/backward/optimizer
+  split, activation checkpointing, GEMM-relative GFLOP/s, speed-ups against eager fp32,
+  each mode's output difference, and data-loader items/s. Record schema: README.
+- ``relight-bench data``: data-loader items/s only.
+- ``relight-bench check``: ``relight-data check`` files/s per worker process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from relight.files import write_text_atomic
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``relight-bench``."""
+    from relight.bench.suite import PROFILES, format_tables, run_suite
+
+    parser = argparse.ArgumentParser(prog="relight-bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = parser.add_subparsers(dest="bench", required=True)
+    suite = sub.add_parser("suite", help="the whole table (make bench / make bench-gpu)")
+    suite.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
+                       help="defaults for this machine kind (sizes, modes, repeats)")  # fmt: skip
+    for name, kind in (("sizes", int), ("modes", str), ("train-sizes", int),
+                       ("compile-sizes", int), ("data-sizes", int), ("data-workers", int)):  # fmt: skip
+        suite.add_argument(f"--{name}", type=kind, nargs="*")
+    for name in ("repeats", "warmup", "train-repeats", "train-batch", "gemm-n",
+                 "checkpointing-size"):  # fmt: skip
+        suite.add_argument(f"--{name}", type=int)
+    suite.add_argument("--device")
+    suite.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    suite.add_argument("--encoder", default="res2net101d", help="timm encoder of the model")
+    suite.add_argument("--no-accuracy", dest="accuracy", action="store_false")
+    suite.add_argument("--minividit", type=Path, default=Path("data/minividit"),
+                       help="mini-VIDIT for the accuracy check (rendered small if missing)")  # fmt: skip
+    suite.add_argument(
+        "--checkpoint",
+        default="logs/train/latest/checkpoints/best.ckpt",
+        help="weights for the accuracy check when the file exists ('none': random)",
+    )
+    suite.add_argument(
+        "--gpu-tflops",
+        type=float,
+        default=100.0,
+        help="sustained GPU TFLOP/s assumed for the loader-workers estimate",
+    )
+    suite.add_argument("--output", type=Path, help="write {meta, records} JSON here")
+    suite.add_argument("--table", type=Path, help="write the markdown tables here")
+    dat = sub.add_parser("data", help="data-loader items/s with and without the cache")
+    dat.add_argument("--source-size", type=int, default=1024, help="side of the PNGs on disk")
+    dat.add_argument("--sizes", type=int, nargs="+", default=[1024, 256])
+    dat.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    dat.add_argument("--scenes", type=int, default=8)
+    dat.add_argument("--lightings", type=int, default=6)
+    dat.add_argument("--items", type=int, default=30, help="items timed per configuration")
+    dat.add_argument("--threads", type=int, default=2)
+    dat.add_argument("--output", type=Path, help="also write the records to this JSON file")
+    chk = sub.add_parser("check", help="relight-data check files/s for each worker count")
+    chk.add_argument("--dir", type=Path, help="a data folder (default: a synthetic one)")
+    chk.add_argument("--source-size", type=int, default=1024, help="side of the synthetic PNGs")
+    chk.add_argument("--scenes", type=int, default=4)
+    chk.add_argument("--lightings", type=int, default=10)
+    chk.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
+    chk.add_argument("--repeats", type=int, default=3, help="runs per worker count (best kept)")
+    chk.add_argument("--output", type=Path, help="also write the records to this JSON file")
+    args = parser.parse_args(argv)
+
+    if args.bench in ("check", "data"):
+        from relight.bench.check import check
+        from relight.bench.data import data
+
+        result = {"records": (check if args.bench == "check" else data)(args)}
+        if args.output:
+            write_text_atomic(args.output, json.dumps(result, indent=2))
+        return
+    for key, value in PROFILES[args.profile].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.threads is None and args.device == "cpu":
+        import os
+
+        args.threads = min(os.cpu_count() or 1, 16)
+    result = run_suite(args)
+    tables = format_tables(result, args.gpu_tflops)
+    print("\n" + tables)
+    if args.output:
+        write_text_atomic(args.output, json.dumps(result, indent=2))
+    if args.table:
+        write_text_atomic(args.table, tables + "\n")
+
+
+if __name__ == "__main__":
+    main()

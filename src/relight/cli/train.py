@@ -1,0 +1,50 @@
+"""``relight-train``: the Hydra app over ``conf/train.yaml`` (:func:`relight.train.train`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from relight.config import register_configs
+from relight.paths import config_dir, use_working_directory
+from relight.train import train
+
+log = logging.getLogger("relight.train")
+register_configs()
+
+
+def close_wandb() -> None:
+    """Finish the active W&B run, if any, so multirun jobs never merge into one run."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point; returns the metric a sweeper optimises (``optimized_metric``)."""
+    if cfg.extras.get("print_config"):
+        log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=False))
+    try:
+        metrics = train(cfg)
+    finally:
+        close_wandb()
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        raise KeyError(f"optimized_metric '{name}' was not logged; logged: {sorted(metrics)}")
+    return metrics[name]
+
+
+def cli() -> None:
+    """Console script (see :func:`relight.paths.use_working_directory`)."""
+    use_working_directory()
+    main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,163 @@
+"""Relight your own images: a :class:`Predictor` (S3Net on a device, at a precision, under
+a size policy) and the two ways to run it, one pair of files or an NTIRE pairs folder
+(``DIR/input/PairNNN.{png,npy}``, ``DIR/guide/...``, optional ``DIR/target/``), with
+metrics against the ground truth when there is one and the challenge zip. The command is
+``relight-predict`` (:mod:`relight.cli.predict`)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from relight.any_size import SizePolicy, relight_any_size
+from relight.data.pairs import PairFiles, index_pairs
+from relight.data.photo_pairs import DepthOptions, read_pair
+from relight.evaluation import format_table, mean_results, score_rows
+from relight.files import ensure_writable_dir, write_text_atomic
+from relight.metrics import RelightMetrics
+from relight.models import S3Net
+from relight.models.execution import prepare
+from relight.models.monocular_depth import DEFAULT_DEPTH_MODEL, MonocularDepth, load_depth_model
+from relight.models.s3net import batch_input
+from relight.panels import save_png
+from relight.submission import submission_readme, write_submission
+
+#: ``--precision`` picks the fastest execution mode of that precision (relight.models.execution)
+PRECISIONS = {"fp32": "eager-fp32", "bf16": "bf16-cl"}
+
+
+@dataclass
+class Predictor:
+    """S3Net on a device, at a precision, under a size policy; call it on an item.
+
+    ``precision``: ``fp32`` or ``bf16`` (bfloat16 autocast with channels_last, the fastest
+    bf16 mode), or any execution mode name of :mod:`relight.models.execution`. Depth maps
+    a pair lacks are estimated with ``depth_model`` (a name or folder for
+    :func:`~relight.models.monocular_depth.load_depth_model`, or a loaded model) and
+    written to ``save_depth`` when given.
+    """
+
+    net: S3Net
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "fp32"
+    policy: SizePolicy = field(default_factory=SizePolicy)
+    tile_progress: bool = False
+    depth_model: str | MonocularDepth = DEFAULT_DEPTH_MODEL
+    save_depth: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.mode = PRECISIONS.get(self.precision, self.precision)
+        self.policy.check(self.net.min_size)
+        self.forward = prepare(self.net, self.mode, self.device)  # ValueError for unknown modes
+
+    @torch.inference_mode()
+    def __call__(self, item: dict[str, Any]) -> tuple[torch.Tensor, float]:
+        """The relit (3, H, W) image in [0, 1] on the CPU, and the seconds it took."""
+        start = time.perf_counter()
+        batch = {k: v[None].to(self.device) for k, v in item.items() if torch.is_tensor(v)}
+        x = batch_input(batch, self.net.config.depth)
+        out = relight_any_size(self.forward, x, self.policy, self.net.min_size, self.tile_progress)[
+            0
+        ].cpu()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return out, time.perf_counter() - start
+
+    def depth_estimator(self, pairs: Sequence[PairFiles]) -> MonocularDepth | None:
+        """The monocular depth model (loaded once, before any work) when the network takes
+        depth and some pair lacks a depth map; ``None`` otherwise. Checks ``save_depth`` is
+        writable."""
+        missing = [p for p in pairs if p.input_depth is None or p.guide_depth is None]
+        if not self.net.config.depth or not missing:
+            return None
+        if self.save_depth is not None:
+            ensure_writable_dir(self.save_depth, "--save-depth folder")
+        if isinstance(self.depth_model, MonocularDepth):
+            return self.depth_model
+        return load_depth_model(self.depth_model, self.device)
+
+    def read(self, pair: PairFiles, depth: DepthOptions, estimator: MonocularDepth | None):
+        """The item of a pair of files (:func:`relight.data.photo_pairs.read_pair`)."""
+        return read_pair(pair, depth, self.net.config.depth, estimator, self.save_depth)
+
+
+def predict_pairs(
+    predictor: Predictor,
+    pairs_dir: Path,
+    output_dir: Path,
+    depth: DepthOptions = DepthOptions(),
+    gt_dir: Path | None = None,
+    submission: Path | None = None,
+    extra_data: bool = False,
+    description: str = "",
+    lpips_weights: str = "imagenet",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Relight every pair of a pairs folder into ``output_dir/<name>.png``; see the module doc.
+
+    Depth files the pairs lack are estimated (see :class:`Predictor`). Returns the summary
+    (also ``metrics.json`` when there is ground truth).
+    """
+    pairs = index_pairs(
+        pairs_dir, gt_dir, check_sizes=False, allow_pickle=depth.allow_pickle, require_depth=False
+    )
+    ensure_writable_dir(output_dir)
+    estimator = predictor.depth_estimator(pairs)
+    has_target = pairs[0].target is not None
+    metrics = RelightMetrics(lpips_weights=lpips_weights) if has_target else None
+    rows: list[dict[str, Any]] = []
+    written, seconds = [], []
+    bar = tqdm(pairs, desc="relighting", unit="pair", disable=not progress, file=sys.stderr)
+    for pair in bar:
+        item = predictor.read(pair, depth, estimator)
+        relit, took = predictor(item)
+        written.append(save_png(relit, output_dir / f"{pair.name}.png"))
+        seconds.append(took)
+        bar.set_postfix_str(f"{pair.name} {took:.2f} s")
+        if progress:
+            tqdm.write(f"{pair.name}: {took:.2f} s ({relit.shape[-1]}x{relit.shape[-2]})")
+        if metrics is not None:
+            batch = {"input": item["input"][None], "target": item["target"][None]}
+            rows += score_rows([pair.name], relit[None], batch, metrics)
+            rows[-1]["seconds"] = took
+    runtime = statistics.fmean(seconds)
+    summary: dict[str, Any] = {
+        "images": len(written),
+        "runtime_s_per_image": runtime,
+        "device": str(predictor.device),
+        "precision": predictor.precision,
+        "mode": predictor.mode,
+    }
+    if metrics is not None:
+        results = mean_results(rows)
+        summary.update(
+            convention=metrics.convention,
+            results=results,
+            table=format_table(results, metrics.convention),
+            per_image=rows,
+        )
+        write_text_atomic(output_dir / "metrics.json", json.dumps(summary, indent=2))
+    if submission is not None:
+        readme = submission_readme(runtime, predictor.device.type == "cpu", extra_data, description)
+        summary["submission"] = str(write_submission(submission, written, readme))
+    return summary
+
+
+def predict_single(
+    predictor: Predictor, pair: PairFiles, output: Path, depth: DepthOptions = DepthOptions()
+) -> float:
+    """Relight one pair of files into ``output`` (a PNG), estimating a depth map it lacks
+    (see :class:`Predictor`); returns the seconds the relighting took."""
+    ensure_writable_dir(output.parent)
+    relit, took = predictor(predictor.read(pair, depth, predictor.depth_estimator([pair])))
+    save_png(relit, output)
+    return took
