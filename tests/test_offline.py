@@ -133,9 +133,10 @@ def test_no_network_no_hang(case: str, tmp_path) -> None:
         assert text in output, output[-2000:]
 
 
-def test_failed_torchvision_download_is_a_clear_error(monkeypatch) -> None:
+def test_failed_torchvision_download_is_a_clear_error(monkeypatch, tmp_path) -> None:
     """A host that answers the probe but fails the download (a proxy, a captive portal)."""
     import urllib.error
+    import urllib.request
 
     import torch
 
@@ -148,8 +149,10 @@ def test_failed_torchvision_download_is_a_clear_error(monkeypatch) -> None:
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(weights, "host_reachable", lambda *a, **k: True)
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty cache
     with pytest.raises(
         WeightsUnavailableError, match=r"(?s)download failed \(URLError.*three ways"
     ):
         build_lpips("alex")
+    assert not list(tmp_path.rglob("*.pth")) and not list(tmp_path.rglob("*.tmp"))

@@ -149,3 +149,13 @@ def write_csv_atomic(
     writer.writerow(header)
     writer.writerows(rows)
     return write_text_atomic(path, buffer.getvalue())
+
+
+def link(target: Path, link_path: Path) -> None:
+    """Point ``link_path`` at ``target`` (a relative symlink), replacing it atomically."""
+    link_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link_path.with_name(f".{link_path.name}.tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(target, link_path.parent))
+    os.replace(tmp, link_path)

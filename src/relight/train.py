@@ -22,13 +22,12 @@ from relight.checkpoints import (
     RESUMED,
     AtomicCheckpointIO,
     close_run,
-    link,
     net_from_checkpoint,
-    newest_complete_checkpoint,
+    resolve_ckpt_path,
 )
 from relight.config import check_targets
 from relight.evaluation import evaluate, pick_device
-from relight.files import ensure_writable_dir
+from relight.files import ensure_writable_dir, link
 from relight.models.weights import host_reachable
 
 log = logging.getLogger("relight.train")
@@ -39,40 +38,6 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
     """The run's resolved config as plain containers (without Hydra's own node)."""
     keys = [k for k in cfg if k != "hydra"]
     return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True, enum_to_str=True)
-
-
-#: What a run can resume from: the copy of its newest state written after validation and
-#: the step checkpoints written every ``callbacks.step_checkpoint.every_n_train_steps``.
-RESUMABLE = ("last.ckpt", "step_*.ckpt")
-
-
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """``ckpt_path``: ``null``, a file, or ``last``: the newest complete checkpoint of the
-    same run name and variant, from single runs or sweep jobs. ``auto_resume`` resumes the
-    newest run of that name and variant that neither finished nor was resumed already (a
-    crashed or killed run), and starts fresh when there is none. A checkpoint truncated by
-    a crash is skipped (with a warning) for the previous one."""
-    root = Path(cfg.paths.log_dir) / cfg.task_name
-    folders = [
-        f"{cfg.run_name}/{cfg.variant}_*/checkpoints",
-        f"multiruns/*/*_{cfg.run_name}_{cfg.variant}/checkpoints",
-    ]
-    patterns = [f"{folder}/{name}" for folder in folders for name in RESUMABLE]
-    if cfg.ckpt_path == "last" or (cfg.ckpt_path is None and cfg.auto_resume):
-        found = newest_complete_checkpoint(
-            root, patterns, exclude=Path(cfg.paths.output_dir), skip_closed=cfg.ckpt_path is None
-        )
-        if found is None and cfg.ckpt_path == "last":
-            raise FileNotFoundError(
-                f"ckpt_path=last: no complete checkpoint of run '{cfg.run_name}' variant "
-                f"'{cfg.variant}' under {root} ({' or '.join(patterns)})"
-            )
-        if found is not None:
-            log.info("resuming from %s", found)
-        return str(found) if found else None
-    if cfg.ckpt_path is not None and not Path(cfg.ckpt_path).is_file():
-        raise FileNotFoundError(f"ckpt_path: checkpoint not found: {cfg.ckpt_path}")
-    return cfg.ckpt_path
 
 
 def instantiate_callbacks(cfg: DictConfig | None, selection_metric: str) -> list[L.Callback]:

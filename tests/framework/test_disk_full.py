@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import relight.checkpoints
+import relight.checkpoints.atomic_io
 from relight.checkpoints import FINISHED, checkpoint_problem, read_checkpoint
 from relight.files import OutOfSpaceError
 from relight.train import train
@@ -99,7 +99,7 @@ def test_injected_enospc_stops_the_run_and_the_same_command_resumes(
             return FullDiskFile(path, free=2_000_000)
         return open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(relight.checkpoints, "open", full_disk_open, raising=False)
+    monkeypatch.setattr(relight.checkpoints.atomic_io, "open", full_disk_open, raising=False)
     fill_disk_then_free(train_cfg, tmp_path, free_space=monkeypatch.undo)
 
 

@@ -3,6 +3,7 @@ import torch
 
 from relight.cli.convert import main as convert_main
 from relight.models import CheckpointConversionError, S3Net, convert_authors_checkpoint
+from relight.models.weight_files import CheckpointError
 
 from .authors_state import authors_key_list, synthetic_authors_state_dict
 
@@ -74,9 +75,9 @@ def test_wrong_shape_is_refused(s3net, authors_state_dict):
 
 
 def test_missing_file_and_non_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="weight.pkl"):
+    with pytest.raises(CheckpointError, match="authors' checkpoint not found: .*weight.pkl"):
         convert_authors_checkpoint(tmp_path / "weight.pkl")
     bad = tmp_path / "bad.pkl"
     torch.save({"state_dict": {"a": 1}}, bad)
-    with pytest.raises(CheckpointConversionError, match="state dict of tensors"):
+    with pytest.raises(CheckpointError, match=r"bad\.pkl: no state dict inside"):
         convert_authors_checkpoint(bad)

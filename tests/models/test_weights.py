@@ -84,3 +84,56 @@ def test_imagenet_weights_come_from_the_hf_cache(tmp_path, monkeypatch):
 
     model = create_timm_model("resnet18", "imagenet")
     torch.testing.assert_close(model.state_dict()["fc.weight"], reference["fc.weight"])
+
+
+def test_download_timeout_is_the_request_s_own(monkeypatch, tmp_path):
+    """The timeout goes to this request only: the process-wide socket default (which every
+    other thread sees) is never changed; a partial download leaves no file."""
+    import io
+    import socket
+    import urllib.request
+
+    from relight.models import weights
+
+    seen = {}
+
+    def fake_urlopen(url, timeout=None):
+        seen["timeout"], seen["default"] = timeout, socket.getdefaulttimeout()
+        return io.BytesIO(b"weights")
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    target = tmp_path / "hub" / "w.pth"
+    weights.download("http://example.invalid/w.pth", target)
+    assert target.read_bytes() == b"weights"
+    assert seen == {"timeout": weights.DOWNLOAD_TIMEOUT_S, "default": None}
+
+    def broken(url, timeout=None):
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(urllib.request, "urlopen", broken)
+    with pytest.raises(TimeoutError):
+        weights.download("http://example.invalid/x.pth", tmp_path / "hub" / "x.pth")
+    assert sorted(p.name for p in (tmp_path / "hub").iterdir()) == ["w.pth"]
+
+
+def test_only_network_errors_count_as_a_failed_download(monkeypatch):
+    """A download that fails is reported with the three ways; a load that fails for another
+    reason (a shape mismatch) is that error, not 'could not be downloaded'."""
+    from relight.models import weights
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(weights, "cached_hub_file", lambda repo: None)
+    monkeypatch.setattr(weights, "hub_unavailable_reason", lambda probe=True: None)
+
+    def create(name, pretrained=False, **kwargs):
+        if pretrained:
+            raise failure
+        return torch.nn.Identity()
+
+    monkeypatch.setattr(weights.timm, "create_model", create)
+    failure = ConnectionError("connection reset")
+    with pytest.raises(WeightsUnavailableError, match=r"could not be downloaded \(ConnectionError"):
+        weights.create_timm_model("resnet18", "imagenet")
+    failure = RuntimeError("size mismatch for conv1.weight")
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        weights.create_timm_model("resnet18", "imagenet")

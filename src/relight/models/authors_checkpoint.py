@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
+
+from relight.models.weight_files import load_weights, state_dict_from
 
 #: Authors' module prefix -> ours (applied in order, first match wins).
 _PREFIXES: tuple[tuple[str, str], ...] = (
@@ -58,35 +59,6 @@ def map_authors_key(key: str) -> str | None:
     return key
 
 
-def load_authors_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Read ``weight.pkl`` (a dict with ``'state_dict'``) without executing pickled code."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"authors' checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointConversionError(
-            f"{path} could not be read as a tensor-only checkpoint ({error}). relight loads "
-            "checkpoints with torch.load(weights_only=True) so that no code inside runs."
-        ) from error
-    return _unwrap(payload, str(path))
-
-
-def _unwrap(payload: object, origin: str) -> dict[str, torch.Tensor]:
-    if isinstance(payload, Mapping) and "state_dict" in payload:
-        payload = payload["state_dict"]
-    if not isinstance(payload, Mapping) or not all(
-        isinstance(v, torch.Tensor) for v in payload.values()
-    ):
-        raise CheckpointConversionError(
-            f"{origin}: expected a dict with 'state_dict' (the authors' weight.pkl) or a "
-            "state dict of tensors"
-        )
-    # Checkpoints saved from nn.DataParallel prefix every key with 'module.'.
-    return {k.removeprefix("module."): v for k, v in payload.items()}
-
-
 def convert_authors_checkpoint(
     source: str | os.PathLike[str] | Mapping[str, torch.Tensor],
     reference: Mapping[str, torch.Tensor] | None = None,
@@ -100,9 +72,9 @@ def convert_authors_checkpoint(
             or missing.
     """
     theirs = (
-        _unwrap(source, "state dict")
+        state_dict_from(source, "state dict")
         if isinstance(source, Mapping)
-        else load_authors_state_dict(source)
+        else load_weights(source, "authors' checkpoint")
     )
     if reference is None:
         from relight.models.s3net import S3Net

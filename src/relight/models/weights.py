@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from urllib.parse import urlparse
 import timm
 import torch
 from torch import nn
+
+from relight.files import atomic_write
+from relight.models.weight_files import load_weights
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,20 @@ WEIGHT_CHOICES = ("imagenet", "none", "<path to a local weights file>")
 
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights were requested but are neither cached, local nor downloadable."""
+
+
+def network_errors() -> tuple[type[BaseException], ...]:
+    """What a failed download raises: OS and socket errors (those of ``urllib``,
+    ``requests`` and the Hugging Face hub client are ``OSError`` subclasses) and
+    ``httpx``'s, when present. Anything else (a file of the wrong shape, a bug) is not a
+    network problem."""
+    errors: tuple[type[BaseException], ...] = (OSError,)
+    for module in ("httpx", "httpx2"):
+        try:
+            errors += (__import__(module).HTTPError,)
+        except (ImportError, AttributeError):
+            pass
+    return errors
 
 
 def hub_offline() -> bool:
@@ -158,7 +176,7 @@ def create_timm_model(
     if reason is None:
         try:
             return timm.create_model(name, pretrained=True, **kwargs)
-        except Exception as error:  # network errors come in many types
+        except network_errors() as error:
             reason = f"could not be downloaded ({type(error).__name__}: {error})"
     message = _missing_message(what, source, reason)
     if not allow_random_init:
@@ -169,18 +187,6 @@ def create_timm_model(
     )
     log.warning("RANDOM INIT of %s: ImageNet weights unavailable (%s)", what, source)
     return timm.create_model(name, pretrained=False, **kwargs)
-
-
-def load_torch_file(path: str | os.PathLike[str], what: str) -> dict[str, torch.Tensor]:
-    """Load a state dict from a ``.safetensors``/``.pth`` file with a clear error if absent."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file for {what} not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 #: torchvision ImageNet weights of the LPIPS backbones (file names in the torch hub cache).
@@ -204,12 +210,12 @@ def torchvision_state_dict(
 
     arch, enum_name = TORCHVISION_BACKBONES[net]
     if str(weights).lower() != "imagenet":
-        return load_torch_file(weights, f"the LPIPS backbone '{arch}'")
+        return load_weights(weights, f"weights file of the LPIPS backbone '{arch}'")
     url = getattr(torchvision.models, enum_name).IMAGENET1K_V1.url
     filename = url.rsplit("/", 1)[-1]
     cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
     if cached.is_file():
-        return load_torch_file(cached, f"the LPIPS backbone '{arch}'")
+        return load_weights(cached, f"weights file of the LPIPS backbone '{arch}'")
     host = url.split("/")[2]
 
     def unavailable(reason: str) -> WeightsUnavailableError:
@@ -226,11 +232,21 @@ def torchvision_state_dict(
 
     if hub_offline() or not host_reachable(host):
         raise unavailable(f"{host} cannot be reached")
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # torch.hub's urlopen has no timeout of its own
     try:
-        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)
-    except Exception as error:  # network errors come in many types
+        download(url, cached)
+    except network_errors() as error:
         raise unavailable(f"the download failed ({type(error).__name__}: {error})") from error
-    finally:
-        socket.setdefaulttimeout(previous)
+    return load_weights(cached, f"weights file of the LPIPS backbone '{arch}'")
+
+
+def download(url: str, path: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> Path:
+    """Fetch ``url`` into ``path`` atomically (a partial download leaves nothing); a server
+    that stays silent for ``timeout`` seconds fails the request (only this request)."""
+
+    def write(tmp: Path) -> None:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+
+    log.info("downloading %s to %s", url, path)
+    return atomic_write(path, write)

@@ -1,0 +1,46 @@
+"""Relight checkpoints: the networks inside them, resuming, atomic writes, RNG state.
+
+Reading a file is :func:`relight.models.weight_files.read_checkpoint` (the one reader, the
+one :class:`CheckpointError`), re-exported here.
+"""
+
+from relight.checkpoints.atomic_io import AtomicCheckpointIO, checkpoint_nbytes
+from relight.checkpoints.networks import (
+    ANY_CHECKPOINT_HELP,
+    load_state_strict,
+    net_from_any_checkpoint,
+    net_from_checkpoint,
+)
+from relight.checkpoints.resume import (
+    FINISHED,
+    RESUMABLE,
+    RESUMED,
+    checkpoint_problem,
+    close_run,
+    newest_complete_checkpoint,
+    resolve_ckpt_path,
+    run_closed,
+)
+from relight.checkpoints.rng import rng_states, set_rng_states
+from relight.models.weight_files import CheckpointError, read_checkpoint
+
+__all__ = [
+    "ANY_CHECKPOINT_HELP",
+    "FINISHED",
+    "RESUMABLE",
+    "RESUMED",
+    "AtomicCheckpointIO",
+    "CheckpointError",
+    "checkpoint_nbytes",
+    "checkpoint_problem",
+    "close_run",
+    "load_state_strict",
+    "net_from_any_checkpoint",
+    "net_from_checkpoint",
+    "newest_complete_checkpoint",
+    "read_checkpoint",
+    "resolve_ckpt_path",
+    "rng_states",
+    "run_closed",
+    "set_rng_states",
+]
