@@ -97,8 +97,12 @@ def is_rgb_image(image: torch.Tensor) -> bool:
 
 
 def vidit(tmp: Path, **kwargs) -> Path:
-    return write_vidit(tmp / "train", scenes=kwargs.pop("scenes", range(3)), size=16,
-                       lightings=kwargs.pop("lightings", LIGHTS))  # fmt: skip
+    return write_vidit(
+        tmp / "train",
+        scenes=kwargs.pop("scenes", range(3)),
+        size=16,
+        lightings=kwargs.pop("lightings", LIGHTS),
+    )
 
 
 def setup_module(root: Path, **kwargs) -> Callable[[], VIDITDataModule]:
@@ -346,12 +350,12 @@ MATRIX: dict[str, Row] = {
         checkpoint_other_variant,
         CheckpointError,
         r"model\.ckpt: the checkpoint does not match this model variant \(\d+ unexpected: attention16",
-    ),  # fmt: skip
+    ),
     "checkpoint path that does not exist": Row(
         lambda tmp, out: lambda: read_checkpoint(tmp / "nope.ckpt"),
         CheckpointError,
         r"checkpoint not found: .*nope\.ckpt",
-    ),  # fmt: skip
+    ),
     "checkpoint cut short by a crash": Row(
         truncated_checkpoint, CheckpointError, r"model\.ckpt: not a readable relight checkpoint"
     ),

@@ -12,22 +12,72 @@ from .data.vidit_factory import write_pairs
 
 pytestmark = pytest.mark.slow
 
-FORWARD_KEYS = {"bench", "size", "batch", "mode", "device", "threads", "median_s", "min_s",
-                "repeats", "peak_mem_mb", "gflop", "gflops", "gemm_ratio", "speedup"}  # fmt: skip
-TRAIN_KEYS = FORWARD_KEYS | {"precision", "channels_last", "checkpointing", "forward_s",
-                             "loss_s", "backward_s", "optimizer_s", "loss_share"}  # fmt: skip
+FORWARD_KEYS = {
+    "bench",
+    "size",
+    "batch",
+    "mode",
+    "device",
+    "threads",
+    "median_s",
+    "min_s",
+    "repeats",
+    "peak_mem_mb",
+    "gflop",
+    "gflops",
+    "gemm_ratio",
+    "speedup",
+}
+TRAIN_KEYS = FORWARD_KEYS | {
+    "precision",
+    "channels_last",
+    "checkpointing",
+    "forward_s",
+    "loss_s",
+    "backward_s",
+    "optimizer_s",
+    "loss_share",
+}
 
 
 def test_suite_on_cpu_writes_the_schema(tmp_path, capsys):
     write_pairs(tmp_path / "minividit" / "validation", count=2, size=64)
     out = tmp_path / "bench.json"
-    main([
-        "suite", "--encoder", "resnet18", "--sizes", "64", "--modes", "eager-fp32", "bf16-cl",
-        "--train-sizes", "64", "--checkpointing-size", "64", "--train-batch", "1",
-        "--repeats", "1", "--train-repeats", "1", "--gemm-n", "128", "--data-sizes",
-        "--threads", "2", "--minividit", str(tmp_path / "minividit"), "--checkpoint", "none",
-        "--output", str(out), "--table", str(tmp_path / "bench.md"),
-    ])  # fmt: skip
+    main(
+        [
+            "suite",
+            "--encoder",
+            "resnet18",
+            "--sizes",
+            "64",
+            "--modes",
+            "eager-fp32",
+            "bf16-cl",
+            "--train-sizes",
+            "64",
+            "--checkpointing-size",
+            "64",
+            "--train-batch",
+            "1",
+            "--repeats",
+            "1",
+            "--train-repeats",
+            "1",
+            "--gemm-n",
+            "128",
+            "--data-sizes",
+            "--threads",
+            "2",
+            "--minividit",
+            str(tmp_path / "minividit"),
+            "--checkpoint",
+            "none",
+            "--output",
+            str(out),
+            "--table",
+            str(tmp_path / "bench.md"),
+        ]
+    )
     result = json.loads(out.read_text())
     records = result["records"]
     forward = [r for r in records if r["bench"] == "forward"]
@@ -36,8 +86,12 @@ def test_suite_on_cpu_writes_the_schema(tmp_path, capsys):
     assert forward[0]["speedup"] == 1.0 and forward[1]["speedup"] > 0
     train = [r for r in records if r["bench"] == "train"]
     assert [r["mode"] for r in train] == [
-        "32-true", "bf16-mixed", "bf16-mixed-cl", "32-true-ckpt", "bf16-mixed-cl-ckpt"
-    ]  # fmt: skip
+        "32-true",
+        "bf16-mixed",
+        "bf16-mixed-cl",
+        "32-true-ckpt",
+        "bf16-mixed-cl-ckpt",
+    ]
     for r in train:
         assert TRAIN_KEYS <= set(r)
         parts = r["forward_s"] + r["loss_s"] + r["backward_s"] + r["optimizer_s"]
@@ -57,8 +111,24 @@ def test_gpu_profile_without_gpu_says_so():
 
 def test_check_bench_measures_files_per_second_per_worker(tmp_path, capsys):
     out = tmp_path / "check.json"
-    main(["check", "--source-size", "64", "--scenes", "2", "--lightings", "3",
-          "--workers", "0", "2", "--repeats", "1", "--output", str(out)])  # fmt: skip
+    main(
+        [
+            "check",
+            "--source-size",
+            "64",
+            "--scenes",
+            "2",
+            "--lightings",
+            "3",
+            "--workers",
+            "0",
+            "2",
+            "--repeats",
+            "1",
+            "--output",
+            str(out),
+        ]
+    )
     records = json.loads(out.read_text())["records"]
     assert [(r["workers"], r["files"], r["problems"]) for r in records] == [(0, 8, 0), (2, 8, 0)]
     for record in records:

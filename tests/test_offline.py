@@ -122,9 +122,13 @@ def test_no_network_no_hang(case: str, tmp_path) -> None:
         HOME=str(tmp_path),  # no W&B or HF credentials of the user
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     output = result.stdout
     assert "ELAPSED" in output, result.stderr[-3000:]
     elapsed = float(output.rsplit("ELAPSED", 1)[1])

@@ -1,4 +1,4 @@
-"""A user's own experiment folder, as the README shows it: an experiment, a loss option
+"""A user's own experiment folder, as docs/install.md shows it: an experiment, a loss option
 with a term of their own, and the module defining that term (importable from the working
 directory). Shared by the config tests and the installed-wheel tests."""
 

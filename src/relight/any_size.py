@@ -16,7 +16,7 @@ pixel budget ``max_pixels`` is processed
   and the input's lost detail (the input minus its down-up-sampled self) is added back.
 
 S3Net has global operations (the channel attention's global average pooling, the
-enhancement module's pooling), so neither equals a full-size pass exactly: the README
+enhancement module's pooling), so neither equals a full-size pass exactly: docs/predict.md
 gives the measured difference.
 """
 

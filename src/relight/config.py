@@ -13,112 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
 from omegaconf import MISSING, DictConfig, ListConfig
 
-from relight.data.bad_items import BadItemPolicy
-from relight.losses.perceptual import DEFAULT_LAYERS
-from relight.models.s3net import S3NetConfig
-
-
-@dataclass
-class VIDITDataConfig:
-    """``relight.data.VIDITDataModule``: real VIDIT (or any folder in its layout)."""
-
-    _target_: str = "relight.data.VIDITDataModule"
-    root: str = MISSING
-    pairs_dir: str | None = None
-    test_pairs_dir: str | None = None
-    gt_dir: str | None = None
-    image_size: int | None = 256
-    val_scenes: list[int] | None = None
-    val_ratio: float = 0.1
-    split_seed: int = 0
-    seed: int = 0
-    samples_per_scene: int | None = None
-    allow_same_lighting: bool = False
-    val_pairs_per_scene: int = 2
-    batch_size: int = 3
-    num_workers: int = 0
-    pin_memory: bool = False
-    persistent_workers: bool = False
-    cache_dir: str | None = None
-    allow_pickle: bool = True
-    compact_transport: bool = True
-    on_bad_item: BadItemPolicy = BadItemPolicy.error
-    max_bad_items: int = 100
-    verify: bool = False
-
-
-@dataclass
-class MiniVIDITDataConfig(VIDITDataConfig):
-    """``relight.data.MiniVIDITDataModule``: renders the mini-VIDIT first if it is missing."""
-
-    _target_: str = "relight.data.MiniVIDITDataModule"
-    root: str = ""
-    dataset_dir: str = MISSING
-    render_size: int = 128
-    train_scenes: int = 32
-    val_scenes_rendered: int = 8
-    pairs_per_val_scene: int = 2
-    spp: int = 16
-    render_seed: int = 0
-    render_workers: int = 2
-
-
-@dataclass
-class NetConfig(S3NetConfig):
-    """``relight.models.S3Net`` (see its docstring for each switch)."""
-
-    _target_: str = "relight.models.S3Net"
-
-
-@dataclass
-class OptimizerConfig:
-    """A partial ``torch.optim`` optimiser (paper: AdamW, lr 1e-4, betas (0.5, 0.999))."""
-
-    _target_: str = "torch.optim.AdamW"
-    _partial_: bool = True
-    lr: float = 1e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    weight_decay: float = 0.01
-
-
-@dataclass
-class SchedulerConfig:
-    """A partial LR scheduler stepped per epoch (paper: lr / 10 after 20 epochs)."""
-
-    _target_: str = "torch.optim.lr_scheduler.StepLR"
-    _partial_: bool = True
-    step_size: int = 20
-    gamma: float = 0.1
-
-
-@dataclass
-class MetricsConfig:
-    """``relight.metrics.RelightMetrics``: LPIPS backbone and what to do without it."""
-
-    lpips_net: str = "alex"
-    lpips_version: str = "0.1"
-    lpips_weights: str = "imagenet"
-    require_lpips: bool = False
-
-
-@dataclass
-class ModuleConfig:
-    """``relight.module.RelightModule``: the network, optimiser, scheduler, metrics, panels."""
-
-    _target_: str = "relight.module.RelightModule"
-    net: NetConfig = field(default_factory=NetConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    scheduler: SchedulerConfig | None = field(default_factory=SchedulerConfig)
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    panel_every_n_epochs: int = 1
-    panel_rows: int = 4
-    max_nonfinite_steps: int = 5
-    channels_last: bool = False
-    compile: bool = False
+from relight.data import MiniVIDITDataModule, VIDITDataModule
+from relight.losses import CompositeLoss
+from relight.metrics import RelightMetrics
+from relight.models import S3Net
+from relight.module import RelightModule
+from relight.signatures import signature_dataclass
 
 
 @dataclass
@@ -129,22 +34,57 @@ class ExtraLossTermConfig:
     term: Any = MISSING
 
 
-@dataclass
-class LossConfig:
-    """``relight.losses.CompositeLoss`` (paper weights 1, 1.1, 0.1)."""
-
-    _target_: str = "relight.losses.CompositeLoss"
-    charbonnier: float = 1.0
-    wssim: float = 1.1
-    perceptual: float = 0.1
-    eps: float = 1e-3
-    wssim_levels: int = 2
-    wssim_ratio: float = 0.7
-    perceptual_layers: list[str] = field(default_factory=lambda: list(DEFAULT_LAYERS))
-    vgg_weights: str = "imagenet"
-    allow_random_init: bool = False
-    drop_perceptual_if_missing: bool = False
-    extra_terms: dict[str, ExtraLossTermConfig] = field(default_factory=dict)
+# Each schema is read off its constructor (relight.signatures), so every default is said
+# once, in the signature; the YAML files hold the choices of a setting (the paper's, the
+# CPU recipe's), not the defaults again.
+VIDITDataConfig = signature_dataclass("VIDITDataConfig", VIDITDataModule, hydra_target=True)
+MiniVIDITDataConfig = signature_dataclass(
+    "MiniVIDITDataConfig", MiniVIDITDataModule, hydra_target=True
+)
+NetConfig = signature_dataclass("NetConfig", S3Net, hydra_target=True)
+#: The paper's optimiser; every AdamW argument (``fused``, ``foreach``, ...) is a key.
+OptimizerConfig = signature_dataclass(
+    "OptimizerConfig",
+    torch.optim.AdamW,
+    exclude=["params"],
+    types_={"lr": float},
+    hydra_target=True,
+    partial=True,
+)
+SchedulerConfig = signature_dataclass(
+    "SchedulerConfig",
+    torch.optim.lr_scheduler.StepLR,
+    exclude=["optimizer"],
+    hydra_target=True,
+    partial=True,
+)
+MetricsConfig = signature_dataclass("MetricsConfig", RelightMetrics)
+LossConfig = signature_dataclass(
+    "LossConfig",
+    CompositeLoss,
+    hydra_target=True,
+    types_={"extra_terms": dict[str, ExtraLossTermConfig]},
+    defaults={"extra_terms": {}},
+)
+ModuleConfig = signature_dataclass(
+    "ModuleConfig",
+    RelightModule,
+    hydra_target=True,
+    types_={
+        "net": NetConfig,
+        "optimizer": OptimizerConfig,
+        "scheduler": SchedulerConfig | None,
+        "metrics": MetricsConfig,
+        "loss": Any,
+    },
+    defaults={
+        "net": NetConfig(),
+        "optimizer": OptimizerConfig(),
+        "scheduler": SchedulerConfig(),
+        "metrics": MetricsConfig(),
+        "loss": "${loss}",  # the top-level loss group
+    },
+)
 
 
 @dataclass
@@ -154,8 +94,10 @@ class PathsConfig:
     root_dir: str = MISSING
     data_dir: str = MISSING
     log_dir: str = MISSING
-    output_dir: str = MISSING
-    work_dir: str = MISSING
+    # Hydra's run folder and working directory: unset (None) when a config is only printed
+    # (relight-train --cfg job --resolve)
+    output_dir: str | None = MISSING
+    work_dir: str | None = MISSING
 
 
 @dataclass

@@ -14,13 +14,11 @@ from tqdm import tqdm
 
 from relight.data.transport import decode_batch
 from relight.files import ensure_writable_dir, write_csv_atomic, write_text_atomic
-from relight.metrics import RelightMetrics, mps, psnr, ssim
+from relight.metrics import METRIC_NAMES, RelightMetrics
 from relight.models import S3Net
 from relight.models.execution import prepare
 from relight.models.s3net import batch_input
 from relight.panels import panel_rows, save_png
-
-METRIC_NAMES = ("psnr", "ssim", "lpips", "mps")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -38,55 +36,38 @@ def relight_batch(
     return (run or net)(batch_input(batch, net.config.depth)).clamp(0, 1)
 
 
-def per_image_scores(
-    prediction: torch.Tensor, target: torch.Tensor, metrics: RelightMetrics
-) -> dict[str, list[float]]:
-    """PSNR, SSIM (and LPIPS, MPS when available) of each image of a batch."""
-    scores = {"psnr": psnr(prediction, target), "ssim": ssim(prediction.double(), target.double())}
-    if metrics.lpips is not None:
-        scores["lpips"] = metrics.lpips.score(prediction, target).double()
-        scores["mps"] = mps(scores["ssim"], scores["lpips"])
-    return {k: v.tolist() for k, v in scores.items()}
-
-
-def _mean(values: list[float]) -> float:
-    return float(sum(values) / len(values)) if values else math.nan
-
-
 def score_rows(
     names: list[str],
     prediction: torch.Tensor,
     batch: dict[str, Any],
     metrics: RelightMetrics,
-    identity_baseline: bool = True,
+    identity: RelightMetrics | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per item: its name, the model's scores and ``identity_<metric>`` (input vs
-    target) scores."""
-    model_scores = per_image_scores(prediction, batch["target"], metrics)
-    identity_scores = (
-        per_image_scores(batch["input"], batch["target"], metrics) if identity_baseline else {}
-    )
+    """Score a batch with ``metrics`` (and the input itself with ``identity``, the baseline
+    output = input): one row per item, its name, the model's scores and ``identity_<metric>``
+    scores. The metrics also accumulate the means (:func:`mean_results`)."""
+    model = metrics.update(prediction, batch["target"])
+    baseline = identity.update(batch["input"], batch["target"]) if identity is not None else {}
     rows = []
     for i, name in enumerate(names):
         row: dict[str, Any] = {"name": name}
-        row.update({k: v[i] for k, v in model_scores.items()})
-        row.update({f"identity_{k}": v[i] for k, v in identity_scores.items()})
+        row.update({k: float(v[i]) for k, v in model.items()})
+        row.update({f"identity_{k}": float(v[i]) for k, v in baseline.items()})
         rows.append(row)
     return rows
 
 
+IDENTITY = "identity (output = input)"
+
+
 def mean_results(
-    rows: list[dict[str, Any]], identity_baseline: bool = True
+    metrics: RelightMetrics, identity: RelightMetrics | None = None
 ) -> dict[str, dict[str, float]]:
-    """Per-image means of the rows of :func:`score_rows`: ``{"S3Net": ..., "identity ...": ...}``
-    (metrics not computed, such as LPIPS without weights, are left out)."""
-    results = {"S3Net": {k: _mean([r[k] for r in rows]) for k in METRIC_NAMES if k in rows[0]}}
-    if identity_baseline:
-        results["identity (output = input)"] = {
-            k: _mean([r[f"identity_{k}"] for r in rows])
-            for k in METRIC_NAMES
-            if f"identity_{k}" in rows[0]
-        }
+    """The per-image means of what :func:`score_rows` scored: ``{"S3Net": ..., IDENTITY:
+    ...}`` (metrics not computed, such as LPIPS without weights, are left out)."""
+    results = {"S3Net": {k: float(v) for k, v in metrics.compute().items()}}
+    if identity is not None:
+        results[IDENTITY] = {k: float(v) for k, v in identity.compute().items()}
     return results
 
 
@@ -128,8 +109,9 @@ def evaluate(
     output = ensure_writable_dir(output_dir)
     device = torch.device(device)
     run = prepare(net, mode, device)
-    if metrics.lpips is not None:
-        metrics.lpips.to(device)
+    metrics = metrics.to(device)
+    metrics.reset()
+    identity = metrics.fresh() if identity_baseline else None
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     if len(dataset) == 0:
         raise ValueError("nothing to evaluate: the dataset is empty")
@@ -141,13 +123,13 @@ def evaluate(
             {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         )
         prediction = relight_batch(net, batch, run)
-        rows += score_rows(batch["name"], prediction, batch, metrics, identity_baseline)
+        rows += score_rows(batch["name"], prediction, batch, metrics, identity)
         if save_images:
             for i, name in enumerate(batch["name"]):
                 save_png(prediction[i], output / "images" / f"{name}.png")
-    rank_by = "mps" if metrics.lpips is not None else "ssim"
+    rank_by = "mps" if "mps" in metrics.names else "ssim"
     ranked = sorted(rows, key=lambda r: r[rank_by])
-    results = mean_results(rows, identity_baseline)
+    results = mean_results(metrics, identity)
     summary = {
         "images": len(rows),
         "convention": metrics.convention,
@@ -165,8 +147,13 @@ def evaluate(
         index = {r["name"]: i for i, r in enumerate(rows)}
         cases = summary["worst"] + [n for n in summary["best"] if n not in summary["worst"]]
         items = [dataset[index[n]] for n in cases]
-        stacked = decode_batch({k: torch.stack([item[k] for item in items]).to(device)
-                                for k, v in items[0].items() if torch.is_tensor(v)})  # fmt: skip
+        stacked = decode_batch(
+            {
+                k: torch.stack([item[k] for item in items]).to(device)
+                for k, v in items[0].items()
+                if torch.is_tensor(v)
+            }
+        )
         prediction = relight_batch(net, stacked, run)
         grid = panel_rows(stacked, prediction, max_rows=len(cases), depth=net.config.depth)
         save_png(grid, output / "cases.png")

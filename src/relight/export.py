@@ -53,10 +53,16 @@ def export_onnx(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning))
             program = torch.onnx.export(
-                net, (x,), dynamo=True, dynamic_shapes=dynamic, opset_version=opset,
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], external_data=False,
+                net,
+                (x,),
+                dynamo=True,
+                dynamic_shapes=dynamic,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                external_data=False,
                 verbose=False,
-            )  # fmt: skip
+            )
         program.model.metadata_props["relight.net_config"] = json.dumps(net.hparams())
         program.save(tmp, external_data=False)
         os.replace(tmp, path)

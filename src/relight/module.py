@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from torchmetrics import MaxMetric
 
 from relight.checkpoints import rng_states, set_rng_states
@@ -41,8 +41,6 @@ class RelightModule(L.LightningModule):
         panel_every_n_epochs: save (and log) an image panel of the first validation
             batch every N epochs; 0 disables panels.
         panel_rows: how many items a panel shows.
-        net_config: the network's constructor arguments, stored in checkpoints so that
-            evaluation and prediction can rebuild it.
         max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (no backward,
             no optimiser step) and counted (``train/nonfinite_steps``); more than this many
             in a row stops training with ``FloatingPointError``.
@@ -64,7 +62,6 @@ class RelightModule(L.LightningModule):
         metrics: dict[str, Any] | None = None,
         panel_every_n_epochs: int = 1,
         panel_rows: int = 4,
-        net_config: dict[str, Any] | None = None,
         max_nonfinite_steps: int = 5,
         channels_last: bool = False,
         compile: bool = False,
@@ -72,9 +69,10 @@ class RelightModule(L.LightningModule):
         super().__init__()
         # plain containers (not DictConfig) so that checkpoints load with weights_only=True
         metrics = _plain(metrics) or {}
-        net_config = _plain(net_config)
         # partial optimisers are config, not state: kept out so checkpoints load with weights_only
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"], logger=False)
+        # what rebuilds the network from a checkpoint (relight.checkpoints.net_from_checkpoint)
+        self.hparams["net_config"] = net.hparams()
         self.net = net
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
@@ -84,7 +82,7 @@ class RelightModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.val_metrics = RelightMetrics(**metrics)
-        self.test_metrics = copy.deepcopy(self.val_metrics)  # one weight lookup, one warning
+        self.test_metrics = self.val_metrics.fresh()  # one weight lookup, one warning
         self.val_mps_best = MaxMetric()
         self.val_ssim_best = MaxMetric()
         self._panel_batch: Batch | None = None
@@ -95,7 +93,7 @@ class RelightModule(L.LightningModule):
     @property
     def lpips_available(self) -> bool:
         """Whether LPIPS (and so MPS) is computed."""
-        return self.val_metrics.lpips is not None
+        return self.val_metrics.lpips_network is not None
 
     @property
     def selection_metric(self) -> str:
@@ -200,8 +198,10 @@ class RelightModule(L.LightningModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         prediction = self._evaluate(batch, self.val_metrics)
         if batch_idx == 0:
-            self._panel_batch = {**{k: v for k, v in batch.items() if torch.is_tensor(v)},
-                                 "prediction": prediction}  # fmt: skip
+            self._panel_batch = {
+                **{k: v for k, v in batch.items() if torch.is_tensor(v)},
+                "prediction": prediction,
+            }
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
@@ -239,10 +239,9 @@ class RelightModule(L.LightningModule):
         folder = Path(self.trainer.default_root_dir) / "panels"
         path = save_png(grid, folder / f"epoch_{self.current_epoch:03d}.png")
         for logger in self.loggers:
-            name = type(logger).__name__
-            if name == "WandbLogger":
+            if isinstance(logger, WandbLogger):
                 logger.log_image("val/panel", [str(path)], step=self.global_step)
-            elif name == "TensorBoardLogger":
+            elif isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("val/panel", grid, self.global_step)
 
     def configure_optimizers(self) -> dict[str, Any]:

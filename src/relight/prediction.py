@@ -114,6 +114,7 @@ def predict_pairs(
     estimator = predictor.depth_estimator(pairs)
     has_target = pairs[0].target is not None
     metrics = RelightMetrics(lpips_weights=lpips_weights) if has_target else None
+    identity = metrics.fresh() if metrics is not None else None
     rows: list[dict[str, Any]] = []
     written, seconds = [], []
     bar = tqdm(pairs, desc="relighting", unit="pair", disable=not progress, file=sys.stderr)
@@ -127,7 +128,7 @@ def predict_pairs(
             tqdm.write(f"{pair.name}: {took:.2f} s ({relit.shape[-1]}x{relit.shape[-2]})")
         if metrics is not None:
             batch = {"input": item["input"][None], "target": item["target"][None]}
-            rows += score_rows([pair.name], relit[None], batch, metrics)
+            rows += score_rows([pair.name], relit[None], batch, metrics, identity)
             rows[-1]["seconds"] = took
     runtime = statistics.fmean(seconds)
     summary: dict[str, Any] = {
@@ -138,7 +139,7 @@ def predict_pairs(
         "mode": predictor.mode,
     }
     if metrics is not None:
-        results = mean_results(rows)
+        results = mean_results(metrics, identity)
         summary.update(
             convention=metrics.convention,
             results=results,

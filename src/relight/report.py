@@ -19,11 +19,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
-from relight.evaluation import METRIC_NAMES, format_table
+from relight.evaluation import IDENTITY, format_table
 from relight.files import ensure_writable_dir, write_csv_atomic, write_text_atomic
+from relight.metrics import METRIC_NAMES
 from relight.panels import save_png
-
-IDENTITY = "identity (output = input)"
 
 
 @dataclass
@@ -67,7 +66,7 @@ def collect(sweep_dir: str | os.PathLike[str]) -> list[JobResult]:
                 metrics=results.get("S3Net", {}),
                 identity=results.get(IDENTITY, {}),
                 convention=summary.get("convention", ""),
-            )  # fmt: skip
+            )
         )
     if not jobs:
         raise FileNotFoundError(
@@ -93,8 +92,18 @@ def bar_chart(
     """One panel per metric with values, one bar per row, labelled; PIL only."""
     metrics = [m for m in METRIC_NAMES if any(_finite(v.get(m)) for v in rows.values())]
     names = list(rows)
-    palette = [(66, 133, 244), (219, 68, 55), (244, 180, 0), (15, 157, 88), (171, 71, 188),
-               (0, 172, 193), (255, 112, 67), (158, 157, 36), (92, 107, 192), (120, 120, 120)]  # fmt: skip
+    palette = [
+        (66, 133, 244),
+        (219, 68, 55),
+        (244, 180, 0),
+        (15, 157, 88),
+        (171, 71, 188),
+        (0, 172, 193),
+        (255, 112, 67),
+        (158, 157, 36),
+        (92, 107, 192),
+        (120, 120, 120),
+    ]
     legend_h = 16 * len(names) + 10
     image = Image.new("RGB", (width * len(metrics), height + legend_h), "white")
     draw = ImageDraw.Draw(image)

@@ -1,5 +1,6 @@
-"""A training run from its config: fit S3Net, test the best checkpoint, evaluate it against
-the identity baseline. ``train(cfg)`` takes the composed ``conf/train.yaml``; the command
+"""A training run from its config: fit S3Net, then one evaluation pass of the best checkpoint
+over the validation set against the identity baseline (and a test pass over a separate
+test set when there is one). ``train(cfg)`` takes the composed ``conf/train.yaml``; the command
 is ``relight-train`` (:mod:`relight.cli.train`, also ``python -m relight.train``).
 """
 
@@ -14,7 +15,9 @@ from urllib.parse import urlparse
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from relight.checkpoints import (
@@ -82,7 +85,7 @@ def instantiate_loggers(
     for _name, node in (cfg or {}).items():
         if node is None or "_target_" not in node:
             continue
-        if node._target_.endswith("WandbLogger"):
+        if issubclass(get_class(node._target_), WandbLogger):
             check_wandb_reachable(node)
             with open_dict(node):
                 node.tags = [*(node.get("tags") or []), *extra_tags]
@@ -114,14 +117,33 @@ def check_wandb_reachable(node: DictConfig) -> None:
         )
 
 
+@rank_zero_only
 def _record_wandb_id(loggers: list[Any], output_dir: Path) -> None:
+    """Note the W&B run id in the run folder: a resumed run continues the same W&B run."""
     for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
+        if isinstance(logger, WandbLogger):
             (output_dir / WANDB_ID_FILE).write_text(str(logger.experiment.id))
 
 
+@rank_zero_only
+def _mark_resumed(ckpt_path: str, output_dir: Path) -> None:
+    """The next auto_resume continues from this run, not from the one it resumes."""
+    close_run(Path(ckpt_path).parents[1], RESUMED, f"resumed by {output_dir}\n")
+
+
+@rank_zero_only
+def _publish(best: Path | None, output_dir: Path, cfg: DictConfig, finished: bool) -> None:
+    """Mark a finished run, and point ``best.ckpt`` and ``logs/<task>/latest`` at it."""
+    if finished:
+        close_run(output_dir, FINISHED)
+    if best is not None:
+        link(best, best.parent / "best.ckpt")
+        link(output_dir, Path(cfg.paths.log_dir) / cfg.task_name / "latest")
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit, test the best checkpoint and evaluate it; returns the final metrics."""
+    """Fit, then evaluate the best checkpoint (and test it on a separate test set); returns
+    the final metrics (``train/``, ``val/``, ``eval/``, ``test/``)."""
     check_targets(cfg)  # every _target_ importable, every key one of its arguments
     output_dir = ensure_writable_dir(cfg.paths.output_dir, "run folder (paths.output_dir)")
     if cfg.float32_matmul_precision:
@@ -133,10 +155,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         with open_dict(cfg):
             cfg.group = cfg.run_name
     datamodule: L.LightningDataModule = instantiate(cfg.data)
-    loss = instantiate(cfg.loss)
-    net_config = OmegaConf.to_container(cfg.model.net, resolve=True)
-    net_config.pop("_target_")  # plain arguments: instantiate must not build a second net
-    model = instantiate(cfg.model, loss=loss, net_config=net_config)
+    model: L.LightningModule = instantiate(cfg.model)  # the network, its loss, optimiser, ...
     ckpt_path = resolve_ckpt_path(cfg)
     callbacks = instantiate_callbacks(cfg.get("callbacks"), model.selection_metric)
     loggers = instantiate_loggers(cfg.get("logger"), ckpt_path, switch_tags(cfg))
@@ -147,32 +166,32 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     for logger in loggers:
         logger.log_hyperparams(resolved_config(cfg))
-    if trainer.is_global_zero:
-        _record_wandb_id(loggers, output_dir)
+    _record_wandb_id(loggers, output_dir)
 
     if cfg.train:
-        found_by_name = cfg.ckpt_path in (None, "last")  # not a file the user named
-        if ckpt_path is not None and found_by_name and trainer.is_global_zero:
-            # the next auto_resume continues from this run, not from the one it resumes
-            close_run(Path(ckpt_path).parents[1], RESUMED, f"resumed by {output_dir}\n")
+        if ckpt_path is not None and cfg.ckpt_path in (None, "last"):  # found, not named
+            _mark_resumed(ckpt_path, output_dir)
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
-        if not trainer.interrupted and trainer.is_global_zero:
-            close_run(output_dir, FINISHED)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     best = _best_checkpoint(trainer)
-    if best is not None and trainer.is_global_zero:
-        link(best, best.parent / "best.ckpt")
-        link(output_dir, Path(cfg.paths.log_dir) / cfg.task_name / "latest")
-    if cfg.test:
-        # without a fit (train=false) the given checkpoint is what gets tested
-        tested = str(best) if best else ckpt_path
-        trainer.test(model=model, datamodule=datamodule, ckpt_path=tested)
+    _publish(best, output_dir, cfg, finished=cfg.train and not trainer.interrupted)
+    # without a fit (train=false) the given checkpoint is the one tested and evaluated
+    tested = best or (Path(ckpt_path) if ckpt_path else None)
+    separate_test = getattr(datamodule, "has_separate_test_set", True)
+    if cfg.test and (separate_test or not cfg.evaluate):
+        trainer.test(model=model, datamodule=datamodule, ckpt_path=tested and str(tested))
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-    if cfg.evaluate and best is not None and trainer.is_global_zero:
-        summary = evaluate_best(best, datamodule, model, output_dir / "eval", cfg)
-        metrics.update({f"eval/{k}": v for k, v in summary["results"]["S3Net"].items()})
-    if trainer.is_global_zero:
-        _print_paths(output_dir, best)
+    if cfg.evaluate and tested is not None:
+        # one pass over the validation set: the table, the images, the cases grid
+        scores = evaluate_best(tested, datamodule, model, output_dir / "eval", cfg)
+        if scores is not None:  # rank zero
+            metrics.update({f"eval/{k}": v for k, v in scores.items()})
+            if cfg.test and not separate_test:  # the test set is the validation set
+                tests = {f"test/{k}": v for k, v in scores.items()}
+                metrics.update(tests)
+                for logger in loggers:
+                    logger.log_metrics(tests, step=trainer.global_step)
+    _print_paths(output_dir, best)
     return metrics
 
 
@@ -182,18 +201,29 @@ def _best_checkpoint(trainer: L.Trainer) -> Path | None:
     return Path(path) if path else None
 
 
-def evaluate_best(best: Path, datamodule: Any, model: Any, output: Path, cfg: DictConfig) -> dict:
-    """Evaluate the best checkpoint on the validation set and print the table."""
+@rank_zero_only
+def evaluate_best(
+    best: Path, datamodule: Any, model: Any, output: Path, cfg: DictConfig
+) -> dict[str, float]:
+    """Evaluate the best checkpoint on the validation set and print the table; returns its
+    means (the run's ``eval/`` metrics, and its ``test/`` metrics when there is no test
+    set)."""
     net, _ = net_from_checkpoint(best)
     summary = evaluate(
-        net, datamodule.val_set, output, model.val_metrics, device=pick_device("auto"),
-        batch_size=cfg.data.batch_size, progress=False,
-    )  # fmt: skip
+        net,
+        datamodule.val_set,
+        output,
+        model.val_metrics,
+        device=pick_device("auto"),
+        batch_size=cfg.data.batch_size,
+        progress=False,
+    )
     print(f"\nValidation ({summary['images']} images), best checkpoint {best.name}:\n")
     print(summary["table"])
-    return summary
+    return summary["results"]["S3Net"]
 
 
+@rank_zero_only
 def _print_paths(output_dir: Path, best: Path | None) -> None:
     print(f"\nrun folder:  {output_dir}")
     if best is not None:

@@ -66,8 +66,10 @@ def test_skip_replaces_items_needing_an_unreadable_file_by_another_draw(broken):
             attempt = len(unreadable)
             drawn = sampler.replacement(epoch, index, attempt)
             assert drawn != index and item["name"] == sampler.triplet(epoch, drawn).name
-            assert all(uses(sampler.triplet(epoch, sampler.replacement(epoch, index, a)),
-                            Path(path).name) for a, (path, _) in enumerate(unreadable))  # fmt: skip
+            assert all(
+                uses(sampler.triplet(epoch, sampler.replacement(epoch, index, a)), Path(path).name)
+                for a, (path, _) in enumerate(unreadable)
+            )
             assert {Path(path).name for path, _ in unreadable} <= bad
             expected = dataset.read(sampler.triplet(epoch, drawn))
             assert torch.equal(item["input"], expected["input"])
@@ -186,10 +188,16 @@ def test_verify_under_skip_still_stops_at_layout_errors(broken):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"on_bad_item": "ignore"}, r"data\.on_bad_item must be one of \['error', 'skip'\], got "
-      "'ignore'"), ({"max_bad_items": -1}, r"data\.max_bad_items must be 0 or more, got -1")],
+    [
+        (
+            {"on_bad_item": "ignore"},
+            r"data\.on_bad_item must be one of \['error', 'skip'\], got "
+            "'ignore'",
+        ),
+        ({"max_bad_items": -1}, r"data\.max_bad_items must be 0 or more, got -1"),
+    ],
     ids=["policy", "limit"],
-)  # fmt: skip
+)
 def test_invalid_arguments(broken, kwargs, match):
     with pytest.raises(ValueError, match=match):
         module(broken, **kwargs)

@@ -16,9 +16,16 @@ from relight.data.synthetic import (  # noqa: E402
 )
 
 TINY = RenderSettings(
-    size=32, train_scenes=3, val_scenes=2, pairs_per_val_scene=1, spp=4,
-    temperatures=(2500, 6500), directions=("N", "E", "S", "W"), workers=1, variant="scalar_rgb",
-)  # fmt: skip
+    size=32,
+    train_scenes=3,
+    val_scenes=2,
+    pairs_per_val_scene=1,
+    spp=4,
+    temperatures=(2500, 6500),
+    directions=("N", "E", "S", "W"),
+    workers=1,
+    variant="scalar_rgb",
+)
 
 
 @pytest.fixture(scope="module")

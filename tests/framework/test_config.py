@@ -20,7 +20,10 @@ def test_every_experiment_composes_and_resolves(experiment, tmp_path):
         "train", [f"experiment={experiment}", "data.root=/data/VIDIT/train"], tmp_path
     )
     resolved = resolved_config(cfg)
-    assert resolved["run_name"] == experiment
+    # the paper's ablation wrappers are the paper's run with another variant
+    assert resolved["run_name"] == (
+        "s3net_paper" if experiment.startswith("s3net_") else experiment
+    )
     assert resolved["model"]["_target_"] == "relight.module.RelightModule"
     assert resolved["loss"]["_target_"] == "relight.losses.CompositeLoss"
 
@@ -68,7 +71,18 @@ def test_ablations_change_one_thing(experiment, key, value, tmp_path):
     # node (the command line) aside
     written = [flatten(OmegaConf.to_container(c, resolve=False)) for c in (cfg, paper)]
     changed = {k for k, _ in written[0].items() ^ written[1].items() if not k.startswith("hydra.")}
-    assert changed == {key, "run_name", "variant", "tags"}
+    assert changed == {key, "variant"}  # the same run name, tags and W&B group
+
+
+@pytest.mark.parametrize("ablation", ["no_attention", "ssim", "scratch"])
+def test_an_ablation_is_the_same_run_whichever_way_it_is_started(ablation, tmp_path):
+    """experiment=s3net_<ablation> and experiment=s3net_paper ablation=<ablation>: one
+    config, so one run name, variant, W&B group and folder."""
+    wrapper = compose_cfg("train", [f"experiment=s3net_{ablation}", "data.root=/x"], tmp_path)
+    paper = compose_cfg(
+        "train", ["experiment=s3net_paper", f"ablation={ablation}", "data.root=/x"], tmp_path
+    )
+    assert resolved_config(wrapper) == resolved_config(paper)
 
 
 def flatten(tree: object, prefix: str = "") -> dict[str, object]:
@@ -156,3 +170,59 @@ def test_check_targets_lists_every_problem_at_once(tmp_path):
     assert "did you mean 'max_epochs'" in message
     assert "callbacks.model_checkpoint.monitr" in message and "'monitor'" in message
     assert "model.net._target_: cannot import 'relight.models.S3Nett'" in message
+
+
+def test_every_schema_is_its_constructor_s_signature():
+    """The config schemas are read off the constructors: same keys, same defaults (where
+    a schema deliberately differs, it says so in relight.config), so a default changed in
+    a signature changes the config, and no second copy can drift."""
+    import dataclasses
+    import inspect
+
+    import torch
+
+    from relight import config
+    from relight.data import MiniVIDITDataModule, VIDITDataModule
+    from relight.losses import CompositeLoss
+    from relight.metrics import RelightMetrics
+    from relight.models import S3Net
+    from relight.module import RelightModule
+
+    def parameters(target, *, follow=False):
+        found = {}
+        classes = [c for c in target.__mro__ if "__init__" in c.__dict__] if follow else [target]
+        for cls in classes:
+            params = inspect.signature(cls.__dict__.get("__init__", cls)).parameters.values()
+            for p in params:
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                    found.setdefault(p.name, p.default)
+            if all(p.kind is not p.VAR_KEYWORD for p in params):
+                break
+        return found
+
+    # (schema, the constructor's parameters, parameters it leaves out, defaults it sets)
+    cases = [
+        (config.VIDITDataConfig, parameters(VIDITDataModule), set(), set()),
+        (config.MiniVIDITDataConfig, parameters(MiniVIDITDataModule, follow=True), set(), set()),
+        (config.NetConfig, parameters(S3Net), set(), set()),
+        (config.LossConfig, parameters(CompositeLoss), set(), {"extra_terms"}),
+        (config.MetricsConfig, parameters(RelightMetrics), set(), set()),
+        (config.OptimizerConfig, parameters(torch.optim.AdamW), {"params"}, set()),
+        (config.SchedulerConfig, parameters(torch.optim.lr_scheduler.StepLR), {"optimizer"}, set()),
+        (
+            config.ModuleConfig,
+            parameters(RelightModule),
+            set(),
+            {"net", "loss", "optimizer", "scheduler", "metrics"},
+        ),
+    ]
+    for schema, params, left_out, set_here in cases:
+        fields = {f.name: f for f in dataclasses.fields(schema) if not f.name.startswith("_")}
+        assert set(fields) == set(params) - left_out, schema.__name__
+        for name, field in fields.items():
+            default = params[name]
+            if name in set_here or default is inspect.Parameter.empty:
+                continue
+            value = field.default_factory() if callable(field.default_factory) else field.default
+            expected = list(default) if isinstance(default, tuple) else default
+            assert value == expected, (schema.__name__, name)

@@ -12,8 +12,14 @@ from .conftest import compose_cfg
 
 def pairs_eval_cfg(checkpoint, tiny_data, tmp_path, *extra: str):
     """relight-eval of ``checkpoint`` on the tiny pairs folder at 64²."""
-    args = [f"ckpt_path={checkpoint}", f"pairs_dir={tiny_data['pairs']}", "data=vidit",
-            f"data.root={tiny_data['train']}", "image_size=64", *extra]  # fmt: skip
+    args = [
+        f"ckpt_path={checkpoint}",
+        f"pairs_dir={tiny_data['pairs']}",
+        "data=vidit",
+        f"data.root={tiny_data['train']}",
+        "image_size=64",
+        *extra,
+    ]
     return compose_cfg("eval", args, tmp_path)
 
 
@@ -52,7 +58,7 @@ def test_eval_split_of_the_data_config(trained_checkpoint, tiny_data, tmp_path):
             "data.val_scenes=[1,2]",
             "data.image_size=64",
             "metrics.lpips_weights=imagenet",
-        ],  # fmt: skip
+        ],
         tmp_path,
     )
     with pytest.warns(RuntimeWarning, match="LPIPS and MPS are OFF"):

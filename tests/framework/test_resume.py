@@ -83,8 +83,10 @@ def test_crashed_run_resumes_with_the_same_data_and_weights(
     assert [r["step"] for r in combined] == list(range(1, 17))  # no gap, no repeat
     for got, want in zip(combined, expected, strict=True):
         assert (got["epoch"], got["batch"], got["names"]) == (
-            want["epoch"], want["batch"], want["names"],
-        ), got["step"]  # fmt: skip
+            want["epoch"],
+            want["batch"],
+            want["names"],
+        ), got["step"]
         assert got["loss"] == pytest.approx(want["loss"], rel=1e-5, abs=1e-6), got["step"]
     for key in ("val/psnr", "val/ssim", "train/loss"):
         assert resumed[key] == pytest.approx(reference[key], rel=1e-5), key
@@ -145,8 +147,12 @@ def test_skip_policy_resumes_exactly_over_an_unreadable_file(train_cfg, tmp_path
     counts (the steps after a resume in general are checked above)."""
     train = write_vidit(tmp_path / "data" / "train", scenes=range(4), lightings=LIGHTS, size=64)
     pairs = write_pairs(tmp_path / "data" / "validation", count=3, size=64)
-    skip = [f"data.root={train}", f"data.pairs_dir={pairs}", "data.on_bad_item=skip",
-            "trainer.max_epochs=1"]  # fmt: skip
+    skip = [
+        f"data.root={train}",
+        f"data.pairs_dir={pairs}",
+        "data.on_bad_item=skip",
+        "trainer.max_epochs=1",
+    ]
     datamodule = instantiate(train_cfg(*EPOCH, *skip).data)
     datamodule.setup("fit")
     key = list(datamodule.train_dataloader().sampler)[6]  # the first item of step 4

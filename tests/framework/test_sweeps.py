@@ -47,8 +47,16 @@ def newest_multirun(root: Path) -> Path:
 
 
 def test_multirun_ablation_then_report(tiny_data, tmp_path):
-    run_cli(["-m", "experiment=minividit_ablation", "ablation=full,no_attention",
-             *data_args(tiny_data), *TINY], tmp_path)  # fmt: skip
+    run_cli(
+        [
+            "-m",
+            "experiment=minividit_ablation",
+            "ablation=full,no_attention",
+            *data_args(tiny_data),
+            *TINY,
+        ],
+        tmp_path,
+    )
     sweep = newest_multirun(tmp_path)
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == ["0_minividit_ablation_full", "1_minividit_ablation_no_attention"]
@@ -100,9 +108,20 @@ def test_ddp_two_cpu_processes(tiny_data, tmp_path):
 
 
 def test_submitit_local_sweep(tiny_data, tmp_path):
-    run_cli(["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-             "hydra.launcher.cpus_per_task=1", "experiment=minividit_ablation",
-             "ablation=full,no_depth", *data_args(tiny_data), *TINY, *NO_EXTRAS], tmp_path)  # fmt: skip
+    run_cli(
+        [
+            "-m",
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=10",
+            "hydra.launcher.cpus_per_task=1",
+            "experiment=minividit_ablation",
+            "ablation=full,no_depth",
+            *data_args(tiny_data),
+            *TINY,
+            *NO_EXTRAS,
+        ],
+        tmp_path,
+    )
     sweep = newest_multirun(tmp_path)
     for job in ("0_minividit_ablation_full", "1_minividit_ablation_no_depth"):
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file(), job
@@ -110,9 +129,18 @@ def test_submitit_local_sweep(tiny_data, tmp_path):
 
 
 def test_optuna_search_runs_two_trials(tiny_data, tmp_path):
-    run_cli(["experiment=minividit_cpu", "hparams_search=minividit_optuna",
-             "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
-             *data_args(tiny_data), *TINY, *NO_EXTRAS], tmp_path)  # fmt: skip
+    run_cli(
+        [
+            "experiment=minividit_cpu",
+            "hparams_search=minividit_optuna",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.sampler.n_startup_trials=2",
+            *data_args(tiny_data),
+            *TINY,
+            *NO_EXTRAS,
+        ],
+        tmp_path,
+    )
     sweep = newest_multirun(tmp_path)
     assert len([p for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit()]) == 2
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())

@@ -184,9 +184,14 @@ def test_bf16_mixed_channels_last_trains_with_the_same_checkpoint_keys(train_cfg
     plain = train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false", run="plain")
     plain_metrics = train(plain)
     fast = train_cfg(
-        "trainer.max_epochs=1", "evaluate=false", "test=false", "trainer.precision=bf16-mixed",
-        "model.channels_last=true", "auto_resume=false", run="fast",
-    )  # fmt: skip
+        "trainer.max_epochs=1",
+        "evaluate=false",
+        "test=false",
+        "trainer.precision=bf16-mixed",
+        "model.channels_last=true",
+        "auto_resume=false",
+        run="fast",
+    )
     metrics = train(fast)
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
     states = [

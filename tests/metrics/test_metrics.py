@@ -2,10 +2,12 @@ import time
 
 import pytest
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.metrics import peak_signal_noise_ratio
 
-from relight.metrics import LPIPS, MPS, PSNR, SSIM, RelightMetrics, build_lpips, mps, psnr
+from relight.metrics import RelightMetrics, build_lpips, mps, psnr
 from relight.models import WeightsUnavailableError
+
+from ..metrics_reference import skimage_ssim
 
 
 @pytest.fixture
@@ -15,45 +17,42 @@ def pair(generator):
     return a, b
 
 
-def test_psnr_and_ssim_metrics_equal_skimage_per_image_means(pair):
+@pytest.fixture(scope="module")
+def random_lpips():
+    """RelightMetrics with a random LPIPS backbone (no weights needed; numbers meaningless)."""
+    torch.manual_seed(0)
+    return RelightMetrics(lpips_weights="none")
+
+
+def test_psnr_and_ssim_metrics_equal_skimage_per_image_means(pair, random_lpips):
     a, b = pair
-    psnr_metric, ssim_metric = PSNR(), SSIM()
+    metrics = random_lpips.fresh()
     for i in range(3):  # one image per update, like a data loader
-        psnr_metric.update(a[i : i + 1], b[i : i + 1])
-        ssim_metric.update(a[i : i + 1], b[i : i + 1])
+        metrics.update(a[i : i + 1], b[i : i + 1])
     psnr_ref = [peak_signal_noise_ratio(b[i].numpy(), a[i].numpy(), data_range=1) for i in range(3)]
-    ssim_ref = [
-        structural_similarity(
-            a[i].numpy(),
-            b[i].numpy(),
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-            data_range=1,
-            channel_axis=0,
-        )  # fmt: skip
-        for i in range(3)
-    ]
-    assert psnr_metric.compute().item() == pytest.approx(sum(psnr_ref) / 3, abs=1e-4)
-    assert ssim_metric.compute().item() == pytest.approx(sum(ssim_ref) / 3, abs=1e-4)
+    ssim_ref = [skimage_ssim(a[i].numpy(), b[i].numpy()) for i in range(3)]
+    means = metrics.compute()
+    assert means["psnr"].item() == pytest.approx(sum(psnr_ref) / 3, abs=1e-4)
+    assert means["ssim"].item() == pytest.approx(sum(ssim_ref) / 3, abs=1e-4)
 
 
-def test_psnr_is_per_image_mean_not_pooled(pair):
+def test_psnr_is_per_image_mean_not_pooled(pair, random_lpips):
     a, b = pair
     b = b.clone()
     b[0] = a[0] + 0.5 * (b[0] - a[0])  # one much better image
-    metric = PSNR()
-    metric.update(a, b)
-    assert metric.compute().item() == pytest.approx(psnr(a, b).mean().item(), abs=1e-5)
+    metrics = random_lpips.fresh()
+    scores = metrics.update(a, b)
+    assert torch.equal(scores["psnr"], psnr(a, b))  # the rows: one score per image
+    assert metrics.compute()["psnr"].item() == pytest.approx(psnr(a, b).mean().item(), abs=1e-5)
     pooled = 10 * torch.log10(1 / (a - b).pow(2).mean())
-    assert abs(metric.compute().item() - pooled.item()) > 0.1
+    assert abs(metrics.compute()["psnr"].item() - pooled.item()) > 0.1
 
 
-def test_predictions_are_clamped_like_saved_pngs():
-    target = torch.ones(1, 3, 16, 16)
-    metric = PSNR()
-    metric.update(torch.full((1, 3, 16, 16), 1.5), target)
-    assert torch.isinf(metric.compute())
+def test_predictions_are_clamped_like_saved_pngs(random_lpips):
+    target = torch.ones(1, 3, 64, 64)
+    metrics = random_lpips.fresh()
+    metrics.update(torch.full((1, 3, 64, 64), 1.5), target)
+    assert torch.isinf(metrics.compute()["psnr"])
 
 
 def test_mps_matches_the_ntire_table():
@@ -61,17 +60,11 @@ def test_mps_matches_the_ntire_table():
     assert mps(0.7087, 0.1737) == pytest.approx(0.7675, abs=1e-4)  # DeepBlueAI
 
 
-@pytest.fixture(scope="module")
-def random_lpips():
-    torch.manual_seed(0)
-    return LPIPS(backbone_weights="none")
-
-
 def test_lpips_of_identical_images_is_zero(random_lpips, generator):
     a = torch.rand(2, 3, 64, 64, generator=generator)
-    assert random_lpips.score(a, a).abs().max().item() == 0
-    assert (random_lpips.score(a, torch.rand_like(a)) > 0).all()
-    assert random_lpips.backbone == "alex v0.1 RANDOM backbone (test only, not comparable)"
+    assert random_lpips.score(a, a)["lpips"].abs().max().item() == 0
+    assert (random_lpips.score(a, torch.rand_like(a))["lpips"] > 0).all()
+    assert random_lpips.lpips_backbone == "alex v0.1 RANDOM backbone (test only, not comparable)"
 
 
 def test_lpips_feeds_the_network_images_in_minus_one_to_one(random_lpips, generator):
@@ -79,9 +72,9 @@ def test_lpips_feeds_the_network_images_in_minus_one_to_one(random_lpips, genera
     a = torch.rand(2, 3, 64, 64, generator=generator)
     b = torch.rand(2, 3, 64, 64, generator=generator)
     with torch.no_grad():
-        expected = random_lpips.network(2 * a - 1, 2 * b - 1).flatten()
-        unscaled = random_lpips.network(a, b).flatten()
-    torch.testing.assert_close(random_lpips.score(a, b), expected)
+        expected = random_lpips.lpips_network(2 * a - 1, 2 * b - 1).flatten().double()
+        unscaled = random_lpips.lpips_network(a, b).flatten().double()
+    torch.testing.assert_close(random_lpips.score(a, b)["lpips"], expected)
     assert (expected - unscaled).abs().min() > 1e-4  # the convention matters
 
 
@@ -103,17 +96,11 @@ def test_lpips_backbone_from_local_file(tmp_path):
     assert torch.equal(network.net.slice2.state_dict()["3.weight"], state["features.3.weight"])
 
 
-def test_mps_metric_combines_ssim_and_lpips(random_lpips, generator):
+def test_mps_combines_each_image_s_ssim_and_lpips(random_lpips, generator):
     a = torch.rand(2, 3, 64, 64, generator=generator)
     b = (a + 0.05 * torch.randn(a.shape, generator=generator)).clamp(0, 1)
-    metric = MPS(lpips=random_lpips)
-    metric.update(b, a)
-    ssim_metric, lpips_metric = SSIM(), LPIPS(backbone_weights="none")
-    lpips_metric.network = random_lpips.network
-    ssim_metric.update(b, a)
-    lpips_metric.update(b, a)
-    expected = mps(ssim_metric.compute(), lpips_metric.compute())
-    assert metric.compute().item() == pytest.approx(expected.item(), abs=1e-5)
+    scores = random_lpips.score(b, a)
+    torch.testing.assert_close(scores["mps"], 0.5 * (scores["ssim"] + 1 - scores["lpips"]))
 
 
 def test_relight_metrics_turns_lpips_off_with_one_warning(generator):
@@ -139,3 +126,17 @@ def test_relight_metrics_with_lpips(generator):
     metrics.reset()
     metrics.update(a, a)
     assert metrics.compute()["ssim"].item() == pytest.approx(1.0)
+
+
+def test_means_are_float64_means_of_the_rows_also_after_moving(random_lpips, generator):
+    """The means of metrics.json equal the means of the per-image rows (metrics.csv), also
+    after the metrics were moved (torchmetrics drops set_dtype in .to())."""
+    metrics = random_lpips.fresh().to(torch.device("cpu"))
+    a = torch.rand(3, 3, 64, 64, generator=generator)
+    b = torch.rand(3, 3, 64, 64, generator=generator)
+    with torch.inference_mode():
+        rows = metrics.update(a, b)
+        means = metrics.compute()
+    for name, values in rows.items():
+        assert values.dtype == means[name].dtype == torch.float64
+        assert means[name].item() == pytest.approx(values.mean().item(), abs=1e-12), name

@@ -109,10 +109,18 @@ def test_train_eval_and_own_experiment_from_any_folder(tmp_path):
     assert (work / "logs" / "train").is_dir()
 
     own = run(
-        ["relight-train", "--config-dir", "my_exps", "experiment=foo", *TINY,
-         "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "evaluate=false"],
+        [
+            "relight-train",
+            "--config-dir",
+            "my_exps",
+            "experiment=foo",
+            *TINY,
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=2",
+            "evaluate=false",
+        ],
         cwd=work,
-    )  # fmt: skip
+    )
     runs = sorted((work / "logs" / "train" / "foo").glob("full_*"))
     assert len(runs) == 1, runs
     metrics = (runs[0] / "csv" / "metrics.csv").read_text()

@@ -22,14 +22,24 @@ def tiny_depth_anything(seed: int = 0, depth_estimation_type: str = "relative"):
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, DPTImageProcessor
 
     backbone = dict(
-        model_type="dinov2", hidden_size=24, num_hidden_layers=4, num_attention_heads=2,
-        intermediate_size=48, image_size=TINY_SIZE, patch_size=14, out_indices=[1, 2, 3, 4],
+        model_type="dinov2",
+        hidden_size=24,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=48,
+        image_size=TINY_SIZE,
+        patch_size=14,
+        out_indices=[1, 2, 3, 4],
         reshape_hidden_states=False,
-    )  # fmt: skip
+    )
     config = DepthAnythingConfig(
-        backbone_config=backbone, reassemble_hidden_size=24, neck_hidden_sizes=[8, 16, 24, 24],
-        fusion_hidden_size=16, head_hidden_size=8, depth_estimation_type=depth_estimation_type,
-    )  # fmt: skip
+        backbone_config=backbone,
+        reassemble_hidden_size=24,
+        neck_hidden_sizes=[8, 16, 24, 24],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        depth_estimation_type=depth_estimation_type,
+    )
     torch.manual_seed(seed)
     model = DepthAnythingForDepthEstimation(config).eval()
     for module in model.modules():
@@ -39,9 +49,11 @@ def tiny_depth_anything(seed: int = 0, depth_estimation_type: str = "relative"):
         model.head.conv3.weight.abs_().mul_(5)
         model.head.conv3.bias.fill_(0.1)
     processor = DPTImageProcessor(
-        size={"height": TINY_SIZE, "width": TINY_SIZE}, keep_aspect_ratio=True,
-        ensure_multiple_of=14, resample=3,
-    )  # fmt: skip
+        size={"height": TINY_SIZE, "width": TINY_SIZE},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,
+    )
     return model, processor
 
 

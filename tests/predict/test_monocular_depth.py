@@ -199,8 +199,11 @@ def test_only_missing_maps_are_estimated(tmp_path, small_net, tiny):
     ]
     written = sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file())
     assert written == [
-        "guide/Pair002.npy", "guide/Pair002_depth.png", "input/Pair000.npy", "input/Pair000_depth.png",
-    ]  # fmt: skip
+        "guide/Pair002.npy",
+        "guide/Pair002_depth.png",
+        "input/Pair000.npy",
+        "input/Pair000_depth.png",
+    ]
     # a pair folder with every depth given needs no depth model at all
     complete = write_pairs(tmp_path / "complete", count=1, size=32, target=False)
     no_model = Predictor(
@@ -286,10 +289,25 @@ def test_relight_predict_command_uses_the_estimated_depth(tmp_path, tiny_folder)
     src = str(Path(__file__).parents[2] / "src")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run(
-        [str(script), "--input", "photo.jpg", "--guide", "guide.jpg", "--checkpoint",
-         str(checkpoint), "--output", "out.png", "--depth-model", str(tiny_folder)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(script),
+            "--input",
+            "photo.jpg",
+            "--guide",
+            "guide.jpg",
+            "--checkpoint",
+            str(checkpoint),
+            "--output",
+            "out.png",
+            "--depth-model",
+            str(tiny_folder),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "wrote out.png" in done.stdout
     relit = torch.from_numpy(np.asarray(Image.open(tmp_path / "out.png"), np.float32) / 255)
@@ -301,10 +319,11 @@ def test_relight_predict_command_uses_the_estimated_depth(tmp_path, tiny_folder)
 
     def relight(input_depth: torch.Tensor, guide_depth: torch.Tensor) -> torch.Tensor:
         item = {
-            "input": image, "guide": resize_image(guide_image, (72, 100)),
+            "input": image,
+            "guide": resize_image(guide_image, (72, 100)),
             "input_depth": resize_depth(input_depth, (72, 100))[None],
             "guide_depth": resize_depth(guide_depth, (72, 100))[None],
-        }  # fmt: skip
+        }
         return Predictor(net)(item)[0].permute(1, 2, 0)
 
     # measured: 0.5/255 from the expected output, 74/255 from flat and 6/255 from swapped depth

@@ -55,6 +55,11 @@ def write_depth(path, depth, kind):
 DEPTH_KINDS = ["dict_npy", "plain_npy", "png16_distance", "png8_disparity"]
 
 
+def predict_folder(pairs, checkpoint, out, *extra: str) -> None:
+    """relight-predict --pairs PAIRS --checkpoint CKPT --output OUT [extra...]."""
+    main(["--pairs", str(pairs), "--checkpoint", str(checkpoint), "--output", str(out), *extra])
+
+
 def expected_depth(path, kind) -> np.ndarray:
     """The normalized_depth relight-predict must derive from a file ``write_depth`` wrote,
     computed here from the stored values: distance / farthest, or nearest disparity /
@@ -111,11 +116,24 @@ def test_single_pair_with_each_depth_format(tmp_path, small_net, small_checkpoin
     depth, convention = write_depth(tmp_path / "in_depth", distance_map(48, 64), kind)
     guide_depth, _ = write_depth(tmp_path / "guide_depth", distance_map(48, 64)[::-1], kind)
     output = tmp_path / "out" / "relit.png"
-    main([
-        "--input", str(image), "--input-depth", str(depth), "--guide", str(guide),
-        "--guide-depth", str(guide_depth), "--depth-convention", convention,
-        "--checkpoint", str(small_checkpoint), "--output", str(output),
-    ])  # fmt: skip
+    main(
+        [
+            "--input",
+            str(image),
+            "--input-depth",
+            str(depth),
+            "--guide",
+            str(guide),
+            "--guide-depth",
+            str(guide_depth),
+            "--depth-convention",
+            convention,
+            "--checkpoint",
+            str(small_checkpoint),
+            "--output",
+            str(output),
+        ]
+    )
     expected = expected_relit(
         small_net,
         rgb_of(image),
@@ -137,11 +155,22 @@ def test_odd_size_own_depth_resolution_and_guide_of_another_size(
     np.save(tmp_path / "in.npy", distance_map(375, 500))
     np.save(tmp_path / "guide.npy", distance_map(480, 640))
     output = tmp_path / "relit.png"
-    main([
-        "--input", str(image), "--input-depth", str(tmp_path / "in.npy"), "--guide", str(guide),
-        "--guide-depth", str(tmp_path / "guide.npy"), "--checkpoint", str(small_checkpoint),
-        "--output", str(output),
-    ])  # fmt: skip
+    main(
+        [
+            "--input",
+            str(image),
+            "--input-depth",
+            str(tmp_path / "in.npy"),
+            "--guide",
+            str(guide),
+            "--guide-depth",
+            str(tmp_path / "guide.npy"),
+            "--checkpoint",
+            str(small_checkpoint),
+            "--output",
+            str(output),
+        ]
+    )
     size = (750, 1000)
     expected = expected_relit(
         small_net,
@@ -163,10 +192,9 @@ def test_folder_mode_metrics_and_submission_zip(tmp_path, small_checkpoint):
     pairs = write_pairs(tmp_path / "pairs", count=3, size=48, target=True)
     out = tmp_path / "out"
     with pytest.warns(RuntimeWarning, match="LPIPS and MPS are OFF"):
-        main([
-            "--pairs", str(pairs), "--checkpoint", str(small_checkpoint), "--output", str(out),
-            "--submission", "--quiet", "--description", "test run",
-        ])  # fmt: skip
+        predict_folder(
+            pairs, small_checkpoint, out, "--submission", "--quiet", "--description", "test run"
+        )
     names = [f"Pair{n:03d}.png" for n in range(3)]
     assert sorted(p.name for p in out.glob("*.png")) == names
     summary = json.loads((out / "metrics.json").read_text())
@@ -202,8 +230,7 @@ def test_folder_mode_metrics_and_submission_zip(tmp_path, small_checkpoint):
 def test_folder_without_targets_writes_images_only(tmp_path, small_checkpoint):
     pairs = write_pairs(tmp_path / "pairs", count=2, size=32, target=False)
     out = tmp_path / "out"
-    main(["--pairs", str(pairs), "--checkpoint", str(small_checkpoint), "--output", str(out),
-          "--quiet"])  # fmt: skip
+    predict_folder(pairs, small_checkpoint, out, "--quiet")
     assert sorted(p.name for p in out.iterdir()) == ["Pair000.png", "Pair001.png"]
 
 
@@ -226,11 +253,22 @@ def test_authors_checkpoint_is_converted_on_the_fly(tmp_path, authors_weight_pkl
     Image.fromarray(lit_image(2, 6500, "E", 64)).save(tmp_path / "guide.png")
     np.save(tmp_path / "d.npy", {"normalized_depth": distance_map(64, 64)})
     output = tmp_path / "relit.png"
-    main([
-        "--input", str(tmp_path / "in.png"), "--input-depth", str(tmp_path / "d.npy"),
-        "--guide", str(tmp_path / "guide.png"), "--guide-depth", str(tmp_path / "d.npy"),
-        "--checkpoint", str(authors_weight_pkl), "--output", str(output),
-    ])  # fmt: skip
+    main(
+        [
+            "--input",
+            str(tmp_path / "in.png"),
+            "--input-depth",
+            str(tmp_path / "d.npy"),
+            "--guide",
+            str(tmp_path / "guide.png"),
+            "--guide-depth",
+            str(tmp_path / "d.npy"),
+            "--checkpoint",
+            str(authors_weight_pkl),
+            "--output",
+            str(output),
+        ]
+    )
     with Image.open(output) as relit:
         assert relit.size == (64, 64)
 
@@ -264,9 +302,11 @@ def test_relight_checkpoint_of_a_variant(tmp_path):
 
 def test_bf16_is_close_to_fp32(small_net):
     item = {
-        "input": torch.rand(3, 40, 56), "guide": torch.rand(3, 40, 56),
-        "input_depth": torch.rand(1, 40, 56), "guide_depth": torch.rand(1, 40, 56),
-    }  # fmt: skip
+        "input": torch.rand(3, 40, 56),
+        "guide": torch.rand(3, 40, 56),
+        "input_depth": torch.rand(1, 40, 56),
+        "guide_depth": torch.rand(1, 40, 56),
+    }
     fp32, seconds = Predictor(small_net, precision="fp32")(item)
     bf16, _ = Predictor(small_net, precision="bf16")(item)
     assert fp32.shape == bf16.shape == (3, 40, 56) and bf16.dtype == torch.float32
@@ -293,8 +333,15 @@ def test_command_line_errors(tmp_path, small_checkpoint, capsys):
 def test_submission_path_given_explicitly(tmp_path, small_checkpoint):
     pairs = write_pairs(tmp_path / "pairs", count=1, size=32, target=False)
     zip_path = tmp_path / "elsewhere" / "team.zip"
-    main(["--pairs", str(pairs), "--checkpoint", str(small_checkpoint), "--output",
-          str(tmp_path / "out"), "--quiet", "--submission", str(zip_path), "--extra-data"])  # fmt: skip
+    predict_folder(
+        pairs,
+        small_checkpoint,
+        tmp_path / "out",
+        "--quiet",
+        "--submission",
+        str(zip_path),
+        "--extra-data",
+    )
     with zipfile.ZipFile(zip_path) as archive:
         assert sorted(archive.namelist()) == ["Pair000.png", "readme.txt"]
         assert "Extra Data [1] / No Extra Data [0] : 1" in archive.read("readme.txt").decode()
@@ -306,9 +353,22 @@ def test_guide_depth_in_another_convention(tmp_path, small_net, small_checkpoint
     image = write_rgb(tmp_path / "in.png", 48, 64)
     depth, _ = write_depth(tmp_path / "in_depth", distance_map(48, 64), "png8_disparity")
     guide_depth, _ = write_depth(tmp_path / "guide_depth", distance_map(48, 64), "dict_npy")
-    args = ["--input", str(image), "--input-depth", str(depth), "--guide", str(image),
-            "--guide-depth", str(guide_depth), "--depth-convention", "disparity",
-            "--guide-depth-convention", "vidit", "--checkpoint", str(small_checkpoint)]  # fmt: skip
+    args = [
+        "--input",
+        str(image),
+        "--input-depth",
+        str(depth),
+        "--guide",
+        str(image),
+        "--guide-depth",
+        str(guide_depth),
+        "--depth-convention",
+        "disparity",
+        "--guide-depth-convention",
+        "vidit",
+        "--checkpoint",
+        str(small_checkpoint),
+    ]
     main([*args, "--output", str(tmp_path / "a.png")])
     expected = expected_relit(
         small_net,

@@ -52,13 +52,24 @@ def measure_accuracy(spec: dict[str, Any]) -> dict[str, Any]:
             reference = outputs
         targets = [b["target"] for b in batches]
         scores[mode] = {
-            "psnr": torch.cat([psnr(o, t) for o, t in zip(outputs, targets, strict=True)]).mean().item(),
-            "ssim": torch.cat([ssim(o.double(), t.double()) for o, t in zip(outputs, targets, strict=True)]).mean().item(),
-            "max_abs": max((o - r).abs().max().item() for o, r in zip(outputs, reference, strict=True)),
-        }  # fmt: skip
+            "psnr": torch.cat([psnr(o, t) for o, t in zip(outputs, targets, strict=True)])
+            .mean()
+            .item(),
+            "ssim": torch.cat(
+                [ssim(o.double(), t.double()) for o, t in zip(outputs, targets, strict=True)]
+            )
+            .mean()
+            .item(),
+            "max_abs": max(
+                (o - r).abs().max().item() for o, r in zip(outputs, reference, strict=True)
+            ),
+        }
     base = scores[spec["modes"][0]]
     for values in scores.values():
         values["d_psnr"] = values["psnr"] - base["psnr"]
         values["d_ssim"] = values["ssim"] - base["ssim"]
-    return {"pairs": len(pairs), "weights": spec.get("checkpoint") or "random (global residual)",
-            "modes": scores}  # fmt: skip
+    return {
+        "pairs": len(pairs),
+        "weights": spec.get("checkpoint") or "random (global residual)",
+        "modes": scores,
+    }

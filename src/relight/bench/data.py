@@ -62,9 +62,13 @@ def data(args: argparse.Namespace) -> list[dict[str, object]]:
                 build_s = None
                 for workers in args.workers:
                     dm = VIDITDataModule(
-                        root, image_size=size, val_scenes=[0, 1], batch_size=1,
-                        num_workers=workers, cache_dir=cache_dir,
-                    )  # fmt: skip
+                        root,
+                        image_size=size,
+                        val_scenes=[0, 1],
+                        batch_size=1,
+                        num_workers=workers,
+                        cache_dir=cache_dir,
+                    )
                     start = time.perf_counter()
                     dm.setup("fit")
                     if cached and build_s is None:
@@ -80,13 +84,18 @@ def data(args: argparse.Namespace) -> list[dict[str, object]]:
                         count += 1
                     seconds = time.perf_counter() - start
                     record = {
-                        "bench": "data", "source_size": args.source_size, "size": size,
-                        "cache": cached, "workers": workers, "items": count,
+                        "bench": "data",
+                        "source_size": args.source_size,
+                        "size": size,
+                        "cache": cached,
+                        "workers": workers,
+                        "items": count,
                         "items_per_s": round(count / seconds, 2),
                         "items_per_s_per_worker": round(count / seconds / max(workers, 1), 2),
                         "cache_build_s": None if build_s is None else round(build_s, 2),
-                        "png_mb": round(png_mb, 2), "peak_mem_mb": round(peak_memory_mb(torch.device("cpu")), 1),
-                    }  # fmt: skip
+                        "png_mb": round(png_mb, 2),
+                        "peak_mem_mb": round(peak_memory_mb(torch.device("cpu")), 1),
+                    }
                     print(json.dumps(record), flush=True)
                     records.append(record)
     return records

@@ -29,5 +29,9 @@ def measure_forward(spec: dict[str, Any]) -> dict[str, Any]:
     before = current_memory_mb(device)
     first = timed(lambda: run(x), device, repeats=1, warmup=0)[0]  # includes compilation
     times = timed(lambda: run(x), device, spec["repeats"], max(spec["warmup"] - 1, 0))
-    return {**summary(times), "first_call_s": round(first, 2), "model_mem_mb": round(before, 1),
-            "peak_mem_mb": round(peak_memory_mb(device), 1)}  # fmt: skip
+    return {
+        **summary(times),
+        "first_call_s": round(first, 2),
+        "model_mem_mb": round(before, 1),
+        "peak_mem_mb": round(peak_memory_mb(device), 1),
+    }

@@ -55,8 +55,11 @@ def current_memory_mb(device: torch.device) -> float:
 
 def summary(times: list[float]) -> dict[str, float]:
     """Median and minimum seconds."""
-    return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
-            "repeats": len(times)}  # fmt: skip
+    return {
+        "median_s": round(statistics.median(times), 4),
+        "min_s": round(min(times), 4),
+        "repeats": len(times),
+    }
 
 
 def gemm_gflops(n: int, dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
@@ -80,8 +83,10 @@ def run_isolated(spec: dict[str, Any], timeout: float = 1200) -> dict[str, Any]:
     """Run one measurement (``relight.bench.worker``) in a fresh Python process."""
     result = subprocess.run(
         [sys.executable, "-m", "relight.bench.worker", json.dumps(spec)],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     for line in result.stdout.splitlines():
         if line.startswith(RECORD_PREFIX):
             return json.loads(line[len(RECORD_PREFIX) :])

@@ -23,20 +23,36 @@ from relight.bench.measure import run_isolated
 
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu": dict(
-        device="cpu", sizes=[256, 512, 1024],
+        device="cpu",
+        sizes=[256, 512, 1024],
         modes=["eager-fp32", "fp32-cl", "bf16", "bf16-cl", "bf16-cl-compile"],
-        train_sizes=[256, 512], train_batch=3, gemm_n=2048, repeats=3, warmup=1,
-        train_repeats=2, checkpointing_size=512, data_sizes=[1024], data_workers=[0, 1, 2],
+        train_sizes=[256, 512],
+        train_batch=3,
+        gemm_n=2048,
+        repeats=3,
+        warmup=1,
+        train_repeats=2,
+        checkpointing_size=512,
+        data_sizes=[1024],
+        data_workers=[0, 1, 2],
         compile_sizes=[256],
     ),
     "gpu": dict(
-        device="cuda", sizes=[1024],
+        device="cuda",
+        sizes=[1024],
         modes=["eager-fp32", "fp32-cl", "bf16", "bf16-cl", "bf16-cl-compile"],
-        train_sizes=[1024], train_batch=3, gemm_n=8192, repeats=20, warmup=5,
-        train_repeats=5, checkpointing_size=1024, data_sizes=[], data_workers=[],
+        train_sizes=[1024],
+        train_batch=3,
+        gemm_n=8192,
+        repeats=20,
+        warmup=5,
+        train_repeats=5,
+        checkpointing_size=1024,
+        data_sizes=[],
+        data_workers=[],
         compile_sizes=[1024],
     ),
-}  # fmt: skip
+}
 TRAIN_CONFIGS = [  # (precision, channels_last)
     ("32-true", False),
     ("bf16-mixed", False),
@@ -63,8 +79,11 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         dtype: run_isolated({**common, "bench": "gemm", "n": args.gemm_n, "dtype": dtype})["gflops"]
         for dtype in ("float32", "bfloat16")
     }
-    print(f"GEMM {args.gemm_n}²: fp32 {gemm['float32']:.0f} GFLOP/s, "
-          f"bf16 {gemm['bfloat16']:.0f} GFLOP/s", flush=True)  # fmt: skip
+    print(
+        f"GEMM {args.gemm_n}²: fp32 {gemm['float32']:.0f} GFLOP/s, "
+        f"bf16 {gemm['bfloat16']:.0f} GFLOP/s",
+        flush=True,
+    )
     base_flops = run_isolated({**common, "bench": "forward_flops", "size": BASE_SIZE})["flops"]
 
     for size in args.sizes:
@@ -72,8 +91,15 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         for mode in args.modes:
             if mode.endswith("compile") and size not in args.compile_sizes:
                 continue  # compiling takes about a minute per size on a CPU
-            spec = {**common, "bench": "forward", "size": size, "mode": mode, "batch": 1,
-                    "repeats": args.repeats, "warmup": args.warmup}  # fmt: skip
+            spec = {
+                **common,
+                "bench": "forward",
+                "size": size,
+                "mode": mode,
+                "batch": 1,
+                "repeats": args.repeats,
+                "warmup": args.warmup,
+            }
             record = run_isolated(spec)
             flops = base_flops * (size / BASE_SIZE) ** 2
             reference = gemm["bfloat16" if mode.startswith("bf16") else "float32"]
@@ -105,7 +131,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 "checkpointing": checkpointing,
                 "repeats": args.train_repeats,
                 "warmup": 2,
-            }  # fmt: skip  (the first steps build kernels and AdamW state)
+            }  # the first steps build kernels and AdamW state
             record = run_isolated(spec)
             flops = step_flops * args.train_batch * (size / BASE_SIZE) ** 2
             reference = gemm["bfloat16" if precision.startswith("bf16") else "float32"]
@@ -121,32 +147,56 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             _emit(record, records)
 
     if args.accuracy:
-        spec = {**common, "bench": "accuracy", "modes": args.modes, "image_size": None,
-                "minividit": str(args.minividit), "checkpoint": _checkpoint(args)}  # fmt: skip
+        spec = {
+            **common,
+            "bench": "accuracy",
+            "modes": args.modes,
+            "image_size": None,
+            "minividit": str(args.minividit),
+            "checkpoint": _checkpoint(args),
+        }
         result = run_isolated(spec, timeout=1800)
         for mode, values in result["modes"].items():
-            _emit({"bench": "accuracy", "mode": mode, "pairs": result["pairs"],
-                   "weights": result["weights"], "device": args.device,
-                   **{k: round(v, 6) for k, v in values.items()}}, records)  # fmt: skip
+            _emit(
+                {
+                    "bench": "accuracy",
+                    "mode": mode,
+                    "pairs": result["pairs"],
+                    "weights": result["weights"],
+                    "device": args.device,
+                    **{k: round(v, 6) for k, v in values.items()},
+                },
+                records,
+            )
 
     if args.data_sizes:
         from relight.bench.data import data
 
         data_args = argparse.Namespace(
-            source_size=1024, sizes=args.data_sizes, workers=args.data_workers, scenes=8,
-            lightings=6, items=30, threads=args.threads,
-        )  # fmt: skip
+            source_size=1024,
+            sizes=args.data_sizes,
+            workers=args.data_workers,
+            scenes=8,
+            lightings=6,
+            items=30,
+            threads=args.threads,
+        )
         for record in data(data_args):
             records.append(record)
 
     meta = {
-        "torch": torch.__version__, "python": sys.version.split()[0],
-        "machine": platform.machine(), "processor": _cpu_name(), "threads": args.threads,
-        "device": args.device, "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
-        "gemm_gflops": gemm, "forward_gflop_per_megapixel": round(base_flops / 1e9 / (BASE_SIZE**2 / 2**20), 1),
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+        "threads": args.threads,
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+        "gemm_gflops": gemm,
+        "forward_gflop_per_megapixel": round(base_flops / 1e9 / (BASE_SIZE**2 / 2**20), 1),
         "train_gflop_per_item_1024": round(step_flops * (1024 / BASE_SIZE) ** 2 / 1e9, 1),
         "date": time.strftime("%Y-%m-%d"),
-    }  # fmt: skip
+    }
     return {"meta": meta, "records": records}
 
 
@@ -167,56 +217,80 @@ def _cpu_name() -> str:
     return platform.processor()
 
 
+def _markdown_table(title: str, header: str, rows: list[str]) -> list[str]:
+    """A ``## title`` section with a markdown table (cells separated by `` | ``)."""
+    columns = header.count("|") + 1
+    return ["", f"## {title}", "", f"| {header} |", "|---" * columns + "|"] + [
+        f"| {row} |" for row in rows
+    ]
+
+
 def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
     """The human-readable tables of a suite run."""
     meta, records = result["meta"], result["records"]
-    lines = [f"# relight benchmarks — {meta['gpu'] or meta['processor']}, {meta['threads']} "
-             f"threads, torch {meta['torch']}",
-             f"GEMM: fp32 {meta['gemm_gflops']['float32']:.0f} GFLOP/s, bf16 "
-             f"{meta['gemm_gflops']['bfloat16']:.0f} GFLOP/s", ""]  # fmt: skip
-    forward = [r for r in records if r["bench"] == "forward"]
-    if forward:
-        lines += ["## Inference (batch 1)", "",
-                  "| size | mode | median s | speed-up | GFLOP | GFLOP/s | of GEMM | peak MiB |",
-                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {r['size']}² | {r['mode']} | {r['median_s']:.3f} | {r['speedup']:.2f}x | "
-                  f"{r['gflop']} | {r['gflops']} | {r['gemm_ratio']:.0%} | {r['peak_mem_mb']:.0f} |"
-                  for r in forward]  # fmt: skip
-    train = [r for r in records if r["bench"] == "train"]
-    if train:
-        lines += ["", f"## Training step (batch {train[0]['batch']}, model + full loss + AdamW)",
-                  "", "| size | mode | median s | speed-up | forward | loss | backward | "
-                  "optimizer | loss share | GFLOP/s | of GEMM | peak MiB |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {r['size']}² | {r['mode']} | {r['median_s']:.2f} | {r['speedup']:.2f}x | "
-                  f"{r['forward_s']:.2f} | {r['loss_s']:.2f} | {r['backward_s']:.2f} | "
-                  f"{r['optimizer_s']:.2f} | {r['loss_share']:.0%} | {r['gflops']} | "
-                  f"{r['gemm_ratio']:.0%} | {r['peak_mem_mb']:.0f} |" for r in train]  # fmt: skip
-    accuracy = [r for r in records if r["bench"] == "accuracy"]
-    if accuracy:
-        lines += ["", f"## What each mode changes ({accuracy[0]['pairs']} mini-VIDIT pairs, "
-                  f"weights: {accuracy[0]['weights']})", "",
-                  "| mode | max abs diff vs fp32 | PSNR | ΔPSNR dB | SSIM | ΔSSIM |",
-                  "|---|---|---|---|---|---|"]  # fmt: skip
-        lines += [f"| {r['mode']} | {r['max_abs']:.2e} | {r['psnr']:.3f} | {r['d_psnr']:+.4f} | "
-                  f"{r['ssim']:.4f} | {r['d_ssim']:+.5f} |" for r in accuracy]  # fmt: skip
+    lines = [
+        f"# relight benchmarks — {meta['gpu'] or meta['processor']}, {meta['threads']} "
+        f"threads, torch {meta['torch']}",
+        f"GEMM: fp32 {meta['gemm_gflops']['float32']:.0f} GFLOP/s, bf16 "
+        f"{meta['gemm_gflops']['bfloat16']:.0f} GFLOP/s",
+    ]
+    sections = [
+        (
+            "forward",
+            "Inference (batch 1)",
+            "size | mode | median s | speed-up | GFLOP | GFLOP/s | of GEMM | peak MiB",
+            lambda r: (
+                f"{r['size']}² | {r['mode']} | {r['median_s']:.3f} | "
+                f"{r['speedup']:.2f}x | {r['gflop']} | {r['gflops']} | {r['gemm_ratio']:.0%} | "
+                f"{r['peak_mem_mb']:.0f}"
+            ),
+        ),
+        (
+            "train",
+            "Training step (batch {batch}, model + full loss + AdamW)",
+            "size | mode | median s | speed-up | forward | loss | backward | optimizer | "
+            "loss share | GFLOP/s | of GEMM | peak MiB",
+            lambda r: (
+                f"{r['size']}² | {r['mode']} | {r['median_s']:.2f} | "
+                f"{r['speedup']:.2f}x | {r['forward_s']:.2f} | {r['loss_s']:.2f} | "
+                f"{r['backward_s']:.2f} | {r['optimizer_s']:.2f} | {r['loss_share']:.0%} | "
+                f"{r['gflops']} | {r['gemm_ratio']:.0%} | {r['peak_mem_mb']:.0f}"
+            ),
+        ),
+        (
+            "accuracy",
+            "What each mode changes ({pairs} mini-VIDIT pairs, weights: {weights})",
+            "mode | max abs diff vs fp32 | PSNR | ΔPSNR dB | SSIM | ΔSSIM",
+            lambda r: (
+                f"{r['mode']} | {r['max_abs']:.2e} | {r['psnr']:.3f} | "
+                f"{r['d_psnr']:+.4f} | {r['ssim']:.4f} | {r['d_ssim']:+.5f}"
+            ),
+        ),
+        (
+            "data",
+            "Data loader (1024² PNGs, batch 1)",
+            "size | cache | workers | items/s | per worker",
+            lambda r: (
+                f"{r['size']}² | {'yes' if r['cache'] else 'no'} | {r['workers']} | "
+                f"{r['items_per_s']} | {r['items_per_s_per_worker']}"
+            ),
+        ),
+    ]
+    for bench, title, header, row in sections:
+        rows = [r for r in records if r["bench"] == bench]
+        if rows:
+            lines += _markdown_table(title.format(**rows[0]), header, [row(r) for r in rows])
     data = [r for r in records if r["bench"] == "data"]
     if data:
-        lines += [
-            "",
-            "## Data loader (1024² PNGs, batch 1)",
-            "",
-            "| size | cache | workers | items/s | per worker |",
-            "|---|---|---|---|---|",
-        ]
-        lines += [f"| {r['size']}² | {'yes' if r['cache'] else 'no'} | {r['workers']} | "
-                  f"{r['items_per_s']} | {r['items_per_s_per_worker']} |" for r in data]  # fmt: skip
         need = gpu_tflops * 1e12 / (meta["train_gflop_per_item_1024"] * 1e9)
         one = [r for r in data if r["cache"] and r["workers"] == 1 and r["size"] == 1024]
         if one:
             workers = math.ceil(need / one[0]["items_per_s"])
-            lines += ["", f"A GPU sustaining {gpu_tflops:.0f} TFLOP/s trains "
-                      f"{need:.1f} items/s at 1024² ({meta['train_gflop_per_item_1024']:.0f} "
-                      f"GFLOP per item, forward + backward): {workers} cached loader worker(s) "
-                      f"at {one[0]['items_per_s']} items/s each feed it (estimate from FLOPs)."]  # fmt: skip
+            lines += [
+                "",
+                f"A GPU sustaining {gpu_tflops:.0f} TFLOP/s trains "
+                f"{need:.1f} items/s at 1024² ({meta['train_gflop_per_item_1024']:.0f} "
+                f"GFLOP per item, forward + backward): {workers} cached loader worker(s) "
+                f"at {one[0]['items_per_s']} items/s each feed it (estimate from FLOPs).",
+            ]
     return "\n".join(lines)

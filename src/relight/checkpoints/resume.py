@@ -68,10 +68,12 @@ def newest_complete_checkpoint(
     checkpoint is taken instead.
     """
     candidates = [
-        p for pattern in patterns for p in root.glob(pattern)
+        p
+        for pattern in patterns
+        for p in root.glob(pattern)
         if (exclude is None or exclude.resolve() not in p.resolve().parents)
         and not (skip_closed and run_closed(p.parents[1]))
-    ]  # fmt: skip
+    ]
     for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
         problem = checkpoint_problem(path)
         if problem is None:

@@ -3,7 +3,7 @@
 - ``relight-bench suite`` (``make bench``, ``make bench-gpu``): inference latency per
   execution mode and size, training steps with their forward/loss/backward/optimizer
   split, activation checkpointing, GEMM-relative GFLOP/s, speed-ups against eager fp32,
-  each mode's output difference, and data-loader items/s. Record schema: README.
+  each mode's output difference, and data-loader items/s. Record schema: docs/performance.md.
 - ``relight-bench data``: data-loader items/s only.
 - ``relight-bench check``: ``relight-data check`` files/s per worker process.
 """
@@ -21,24 +21,47 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of ``relight-bench``."""
     from relight.bench.suite import PROFILES, format_tables, run_suite
 
-    parser = argparse.ArgumentParser(prog="relight-bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="relight-bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="bench", required=True)
     suite = sub.add_parser("suite", help="the whole table (make bench / make bench-gpu)")
-    suite.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                       help="defaults for this machine kind (sizes, modes, repeats)")  # fmt: skip
-    for name, kind in (("sizes", int), ("modes", str), ("train-sizes", int),
-                       ("compile-sizes", int), ("data-sizes", int), ("data-workers", int)):  # fmt: skip
+    suite.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="cpu",
+        help="defaults for this machine kind (sizes, modes, repeats)",
+    )
+    for name, kind in (
+        ("sizes", int),
+        ("modes", str),
+        ("train-sizes", int),
+        ("compile-sizes", int),
+        ("data-sizes", int),
+        ("data-workers", int),
+    ):
         suite.add_argument(f"--{name}", type=kind, nargs="*")
-    for name in ("repeats", "warmup", "train-repeats", "train-batch", "gemm-n",
-                 "checkpointing-size"):  # fmt: skip
+    for name in (
+        "repeats",
+        "warmup",
+        "train-repeats",
+        "train-batch",
+        "gemm-n",
+        "checkpointing-size",
+    ):
         suite.add_argument(f"--{name}", type=int)
     suite.add_argument("--device")
     suite.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
     suite.add_argument("--encoder", default="res2net101d", help="timm encoder of the model")
     suite.add_argument("--no-accuracy", dest="accuracy", action="store_false")
-    suite.add_argument("--minividit", type=Path, default=Path("data/minividit"),
-                       help="mini-VIDIT for the accuracy check (rendered small if missing)")  # fmt: skip
+    suite.add_argument(
+        "--minividit",
+        type=Path,
+        default=Path("data/minividit"),
+        help="mini-VIDIT for the accuracy check (rendered small if missing)",
+    )
     suite.add_argument(
         "--checkpoint",
         default="logs/train/latest/checkpoints/best.ckpt",

@@ -21,8 +21,11 @@ LAYOUT_NAMES = {"train": "track-2 train folder", "pairs": "pairs folder"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relight-data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="relight-data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     kinds = "\n".join(
         f"  {kind:<18} ({severity}) {text}" for kind, (severity, text) in KINDS.items()
@@ -35,21 +38,28 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument(
-        "dirs", nargs="+", type=Path, metavar="DIR",
+        "dirs",
+        nargs="+",
+        type=Path,
+        metavar="DIR",
         help="a track-2 train folder, a pairs folder, or a folder holding them",
-    )  # fmt: skip
+    )
     check.add_argument(
         "--gt-dir", type=Path, help="ground truth of a pairs folder, when not DIR/target"
     )
     check.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     check.add_argument(
-        "--workers", type=int, default=None, metavar="N",
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
         help=f"decoding processes (default: one per CPU, here {available_cpus()}; 0: none)",
-    )  # fmt: skip
+    )
     check.add_argument(
-        "--no-pickle", action="store_true",
+        "--no-pickle",
+        action="store_true",
         help="refuse pickled .npy depth files (VIDIT's dict format; unpickling runs code)",
-    )  # fmt: skip
+    )
     check.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -51,10 +51,17 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
     dataset = eval_dataset(cfg)
     metrics = RelightMetrics(**OmegaConf.to_container(cfg.metrics, resolve=True))
     summary = evaluate(
-        net, dataset, Path(cfg.paths.output_dir), metrics, device=pick_device(cfg.device),
-        batch_size=cfg.batch_size, identity_baseline=cfg.identity_baseline,
-        save_images=cfg.save_images, grid_cases=cfg.grid_cases, mode=cfg.mode,
-    )  # fmt: skip
+        net,
+        dataset,
+        Path(cfg.paths.output_dir),
+        metrics,
+        device=pick_device(cfg.device),
+        batch_size=cfg.batch_size,
+        identity_baseline=cfg.identity_baseline,
+        save_images=cfg.save_images,
+        grid_cases=cfg.grid_cases,
+        mode=cfg.mode,
+    )
     print(f"\n{cfg.ckpt_path} on {summary['images']} images:\n")
     print(summary["table"])
     print(f"\nwritten to {cfg.paths.output_dir} (metrics.json, metrics.csv, images/, cases.png)")

@@ -13,8 +13,11 @@ from relight.data.synthetic import RenderSettings, render_minividit
 def main(argv: list[str] | None = None) -> None:
     """``relight-minividit OUT``: render the mini-VIDIT (the embedded default dataset)."""
     defaults = RenderSettings()
-    parser = argparse.ArgumentParser(prog="relight-minividit", description=synthetic.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="relight-minividit",
+        description=synthetic.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("out", type=Path, help="output folder (train/, validation/)")
     parser.add_argument("--size", type=int, default=defaults.size)
     parser.add_argument("--train-scenes", type=int, default=defaults.train_scenes)
@@ -28,13 +31,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     settings = RenderSettings(
-        size=args.size, train_scenes=args.train_scenes, val_scenes=args.val_scenes,
-        pairs_per_val_scene=args.pairs_per_val_scene, spp=args.spp, seed=args.seed,
-        workers=args.workers, variant=args.variant,
-    )  # fmt: skip
+        size=args.size,
+        train_scenes=args.train_scenes,
+        val_scenes=args.val_scenes,
+        pairs_per_val_scene=args.pairs_per_val_scene,
+        spp=args.spp,
+        seed=args.seed,
+        workers=args.workers,
+        variant=args.variant,
+    )
     summary = render_minividit(args.out, settings)
-    print(f"mini-VIDIT in {args.out}: {summary['rendered']} renders in {summary['seconds']} s "
-          f"({summary['variant']}); contact sheet: {args.out / 'contact_sheet.png'}")  # fmt: skip
+    print(
+        f"mini-VIDIT in {args.out}: {summary['rendered']} renders in {summary['seconds']} s "
+        f"({summary['variant']}); contact sheet: {args.out / 'contact_sheet.png'}"
+    )
 
 
 if __name__ == "__main__":

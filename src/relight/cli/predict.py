@@ -156,10 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("run")
     run.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     run.add_argument(
-        "--precision", choices=[*PRECISIONS, *MODES], default="fp32",
+        "--precision",
+        choices=[*PRECISIONS, *MODES],
+        default="fp32",
         help="fp32, or bf16 (bfloat16 autocast + channels_last, ~3.5x faster on a CPU with "
         "AVX-512 BF16, output within ~1e-3); or an execution mode name",
-    )  # fmt: skip
+    )
     run.add_argument("--threads", type=int, help="CPU threads for torch")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
     return parser
@@ -197,9 +199,14 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--save-depth: this checkpoint's model takes no depth; none is estimated")
     tile_progress = args.pairs is None and not args.quiet  # folder mode: one bar over pairs
     predictor = Predictor(
-        net, pick_device(args.device), args.precision, policy, tile_progress,
-        depth_model=args.depth_model, save_depth=args.save_depth,
-    )  # fmt: skip
+        net,
+        pick_device(args.device),
+        args.precision,
+        policy,
+        tile_progress,
+        depth_model=args.depth_model,
+        save_depth=args.save_depth,
+    )
     print(
         f"{args.checkpoint} ({kind} checkpoint, encoder {net.config.encoder}) on "
         f"{predictor.device}, {args.precision}",
@@ -214,9 +221,17 @@ def main(argv: list[str] | None = None) -> None:
     if submission is SUBMISSION_IN_OUTPUT:
         submission = args.output / "submission.zip"
     summary = predict_pairs(
-        predictor, args.pairs, args.output, depth, args.gt_dir, submission,
-        args.extra_data, args.description, args.lpips_weights, progress=not args.quiet,
-    )  # fmt: skip
+        predictor,
+        args.pairs,
+        args.output,
+        depth,
+        args.gt_dir,
+        submission,
+        args.extra_data,
+        args.description,
+        args.lpips_weights,
+        progress=not args.quiet,
+    )
     print(
         f"wrote {summary['images']} images to {args.output} "
         f"({summary['runtime_s_per_image']:.2f} s per image)"

@@ -11,8 +11,11 @@ from relight.report import write_report
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``relight-report``."""
-    parser = argparse.ArgumentParser(prog="relight-report", description=report.__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="relight-report",
+        description=report.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "sweep_dir", type=Path, help="a multirun folder (logs/train/multiruns/<time>)"
     )

@@ -76,8 +76,10 @@ class BadItemTracker:
                     log.warning(
                         "unreadable training file, its items are replaced by other draws "
                         "(data.on_bad_item=skip; %d of at most %d files so far): %s",
-                        len(self.files), self.max_bad_items, message,
-                    )  # fmt: skip
+                        len(self.files),
+                        self.max_bad_items,
+                        message,
+                    )
 
     @property
     def exceeded(self) -> bool:

@@ -148,9 +148,12 @@ class CachedReader:
                     next(iter(unreadable)),
                     next(iter(unreadable.values())).reason,
                 )
-            index = {"images": [str(p) for p in images], "depths": [str(p) for p in depths],
-                     "image_size": image_size,
-                     "unreadable": {str(p): [str(e), e.reason] for p, e in unreadable.items()}}  # fmt: skip
+            index = {
+                "images": [str(p) for p in images],
+                "depths": [str(p) for p in depths],
+                "image_size": image_size,
+                "unreadable": {str(p): [str(e), e.reason] for p, e in unreadable.items()},
+            }
             (tmp / "index.json").write_text(json.dumps(index))
             try:
                 os.replace(tmp, folder)

@@ -156,11 +156,20 @@ class VIDITDataModule(L.LightningDataModule):
             self.val_set = PairsDataset(val_pairs, reader)
         else:
             val_sampler = GuideSampler(
-                self.scenes, self.val_ids, self.seed + 1, self.val_pairs_per_scene,
+                self.scenes,
+                self.val_ids,
+                self.seed + 1,
+                self.val_pairs_per_scene,
                 self.allow_same_lighting,
-            )  # fmt: skip
+            )
             self.val_set = FixedTripletDataset(self.scenes, val_sampler, reader)
         self.test_set = PairsDataset(test_pairs, reader) if test_pairs is not None else self.val_set
+
+    @property
+    def has_separate_test_set(self) -> bool:
+        """Whether the test set is a folder of its own (``test_pairs_dir``), not the
+        validation set."""
+        return self.test_pairs_dir is not None
 
     def verify_data(self) -> None:
         """Decode every file of the train and pairs folders and report every problem: a
@@ -217,10 +226,14 @@ class VIDITDataModule(L.LightningDataModule):
                 images += [pair.input, pair.guide] + ([pair.target] if pair.target else [])
                 depths += [pair.input_depth, pair.guide_depth]
         return CachedReader.build(
-            self.cache_dir, images, depths, self.image_size, self.allow_pickle,
+            self.cache_dir,
+            images,
+            depths,
+            self.image_size,
+            self.allow_pickle,
             compact=self.compact_transport,
             tolerate_unreadable=self.on_bad_item is BadItemPolicy.skip,
-        )  # fmt: skip
+        )
 
     def _loader(
         self, dataset: Dataset | None, shuffle: bool, seed: int, loader: type = DataLoader, **extra
@@ -268,9 +281,12 @@ class VIDITDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """The training loader; its position inside an epoch is saved in checkpoints."""
         return self._loader(
-            self.train_set, shuffle=True, seed=self.seed, loader=ResumableDataLoader,
+            self.train_set,
+            shuffle=True,
+            seed=self.seed,
+            loader=ResumableDataLoader,
             batches_done=self._train_batches_done,
-        )  # fmt: skip
+        )
 
     def _train_batches_done(self) -> int:
         trainer = getattr(self, "trainer", None)
@@ -305,20 +321,24 @@ class MiniVIDITDataModule(VIDITDataModule):
         render_seed: int = 0,
         render_workers: int = 2,
         root: str | Path | None = None,
+        val_ratio: float = 0.0,
         **kwargs,
     ) -> None:
         self.dataset_dir = Path(dataset_dir)
         if kwargs.get("pairs_dir") is None:
             kwargs["pairs_dir"] = self.dataset_dir / "validation"
-        kwargs.setdefault("val_ratio", 0.0)
-        super().__init__(root or self.dataset_dir / "train", **kwargs)
+        super().__init__(root or self.dataset_dir / "train", val_ratio=val_ratio, **kwargs)
         from relight.data.synthetic import RenderSettings
 
         self.render_settings = RenderSettings(
-            size=render_size, train_scenes=train_scenes, val_scenes=val_scenes_rendered,
-            pairs_per_val_scene=pairs_per_val_scene, spp=spp, seed=render_seed,
+            size=render_size,
+            train_scenes=train_scenes,
+            val_scenes=val_scenes_rendered,
+            pairs_per_val_scene=pairs_per_val_scene,
+            spp=spp,
+            seed=render_seed,
             workers=render_workers,
-        )  # fmt: skip
+        )
 
     def prepare_data(self) -> None:
         """Render the mini-VIDIT unless a complete one with these settings is there."""

@@ -58,8 +58,21 @@ class DataFormatError(ValueError):
 
 
 #: Image modes :func:`read_image` turns into RGB.
-READABLE_MODES = {"RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK", "YCbCr", "I;16", "I;16B",
-                  "I;16L", "I"}  # fmt: skip
+READABLE_MODES = {
+    "RGB",
+    "RGBA",
+    "L",
+    "LA",
+    "P",
+    "PA",
+    "1",
+    "CMYK",
+    "YCbCr",
+    "I;16",
+    "I;16B",
+    "I;16L",
+    "I",
+}
 
 
 def _to_float_rgb(image: Image.Image) -> np.ndarray:

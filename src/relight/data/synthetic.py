@@ -145,7 +145,7 @@ def scene_description(scene_seed: int) -> dict:
             "colour0": colour(0.25, 0.6),
             "colour1": colour(0.25, 0.6),
             "checks": int(rng.integers(4, 12)),
-        },  # fmt: skip
+        },
         "objects": objects,
     }
 
@@ -203,9 +203,12 @@ def mitsuba_scene(
             }
         else:
             scene[f"object{i}"] = {
-                "type": "cylinder", "p0": [x, y, 0.0], "p1": [x, y, h], "radius": s * 0.7,
+                "type": "cylinder",
+                "p0": [x, y, 0.0],
+                "p1": [x, y, h],
+                "radius": s * 0.7,
                 "bsdf": bsdf,
-            }  # fmt: skip
+            }
             scene[f"cap{i}"] = {
                 "type": "disk",
                 "to_world": T().translate([x, y, h]).scale([s * 0.7, s * 0.7, 1.0]),
@@ -360,8 +363,18 @@ def render_minividit(
         if not todo:
             return
         temperature, direction = (None, None) if lighting is None else lighting.split("_")
-        jobs.append((kind, descriptions[sid], None if temperature is None else int(temperature),
-                     direction, settings.size, settings.spp, job_seed(sid, lighting), todo))  # fmt: skip
+        jobs.append(
+            (
+                kind,
+                descriptions[sid],
+                None if temperature is None else int(temperature),
+                direction,
+                settings.size,
+                settings.spp,
+                job_seed(sid, lighting),
+                todo,
+            )
+        )
 
     for sid in train_ids:
         add("depth", sid, None, [train_dir / f"Image{sid:03d}.npy"])
@@ -383,8 +396,12 @@ def render_minividit(
         if settings.workers > 1:
             context = multiprocessing.get_context("spawn")
             with context.Pool(settings.workers, _init_worker, (variant,)) as pool:
-                for _ in tqdm(pool.imap_unordered(_render_job, jobs), total=len(jobs),
-                              desc=f"rendering ({variant})", disable=not progress):  # fmt: skip
+                for _ in tqdm(
+                    pool.imap_unordered(_render_job, jobs),
+                    total=len(jobs),
+                    desc=f"rendering ({variant})",
+                    disable=not progress,
+                ):
                     pass
         else:
             _init_worker(variant)
@@ -394,11 +411,22 @@ def render_minividit(
     sheet = contact_sheet(train_dir, train_ids[0], settings.temperatures, settings.directions)
     save_png(sheet, out / "contact_sheet.png")
     summary = {
-        "settings": asdict(settings), "variant": variant, "rendered": len(jobs),
-        "seconds": round(seconds, 1), "train_scenes": train_ids, "val_scenes": val_ids,
-        "pairs": [{"name": f"Pair{n:03d}", "input": f"Image{a:03d}_{l1}", "guide": f"Image{b:03d}_{l2}",
-                   "target": f"Image{a:03d}_{l2}"} for n, (a, l1, b, l2) in enumerate(plan)],
-    }  # fmt: skip
+        "settings": asdict(settings),
+        "variant": variant,
+        "rendered": len(jobs),
+        "seconds": round(seconds, 1),
+        "train_scenes": train_ids,
+        "val_scenes": val_ids,
+        "pairs": [
+            {
+                "name": f"Pair{n:03d}",
+                "input": f"Image{a:03d}_{l1}",
+                "guide": f"Image{b:03d}_{l2}",
+                "target": f"Image{a:03d}_{l2}",
+            }
+            for n, (a, l1, b, l2) in enumerate(plan)
+        ],
+    }
     (out / "minividit.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -407,12 +435,20 @@ def contact_sheet(
     train_dir: Path, scene_id: int, temperatures: Sequence[int], directions: Sequence[str]
 ) -> Image.Image:
     """A grid of one scene: rows = colour temperatures, columns = light directions."""
-    tiles = [[Image.open(train_dir / f"Image{scene_id:03d}_{t}_{d}.png").convert("RGB")
-              for d in directions] for t in temperatures]  # fmt: skip
+    tiles = [
+        [
+            Image.open(train_dir / f"Image{scene_id:03d}_{t}_{d}.png").convert("RGB")
+            for d in directions
+        ]
+        for t in temperatures
+    ]
     size = tiles[0][0].width
     margin, label = 4, 14
-    sheet = Image.new("RGB", (len(directions) * (size + margin) + 48, len(temperatures) * (size + margin) + label),
-                      "white")  # fmt: skip
+    sheet = Image.new(
+        "RGB",
+        (len(directions) * (size + margin) + 48, len(temperatures) * (size + margin) + label),
+        "white",
+    )
     draw = ImageDraw.Draw(sheet)
     for c, d in enumerate(directions):
         draw.text((48 + c * (size + margin) + size // 2 - 6, 1), d, fill="black")

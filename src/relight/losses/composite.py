@@ -35,7 +35,7 @@ class CompositeLoss(nn.Module):
             weights measures nothing perceptual).
         extra_terms: your own terms, ``{name: {"weight": w, "term": module}}``: ``module``
             maps ``(prediction, target)`` to a scalar (in config, ``term`` is a
-            ``_target_`` node; see the README, "Your own experiments"). Logged as
+            ``_target_`` node; see docs/install.md, "Your own experiments"). Logged as
             ``train/<name>`` like the paper's terms.
     """
 

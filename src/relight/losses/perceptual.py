@@ -12,12 +12,23 @@ from relight.models.weights import create_timm_model
 
 #: Index of each named ReLU in VGG19's ``features`` (torchvision and timm agree).
 VGG19_LAYERS: dict[str, int] = {
-    "relu1_1": 1, "relu1_2": 3,
-    "relu2_1": 6, "relu2_2": 8,
-    "relu3_1": 11, "relu3_2": 13, "relu3_3": 15, "relu3_4": 17,
-    "relu4_1": 20, "relu4_2": 22, "relu4_3": 24, "relu4_4": 26,
-    "relu5_1": 29, "relu5_2": 31, "relu5_3": 33, "relu5_4": 35,
-}  # fmt: skip
+    "relu1_1": 1,
+    "relu1_2": 3,
+    "relu2_1": 6,
+    "relu2_2": 8,
+    "relu3_1": 11,
+    "relu3_2": 13,
+    "relu3_3": 15,
+    "relu3_4": 17,
+    "relu4_1": 20,
+    "relu4_2": 22,
+    "relu4_3": 24,
+    "relu4_4": 26,
+    "relu5_1": 29,
+    "relu5_2": 31,
+    "relu5_3": 33,
+    "relu5_4": 35,
+}
 DEFAULT_LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4", "relu5_4")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

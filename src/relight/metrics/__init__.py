@@ -1,14 +1,13 @@
-"""Challenge metrics (PSNR, SSIM, LPIPS, MPS) with their conventions written down."""
+"""Challenge metrics (PSNR, SSIM, LPIPS, MPS) with their conventions written down:
+:class:`RelightMetrics` computes each image's scores and their means; the functional forms
+and the LPIPS network builder are below it."""
 
 from relight.metrics.functional import mps, psnr, ssim, ssim_map
 from relight.metrics.lpips import build_lpips
-from relight.metrics.relight_metrics import LPIPS, MPS, PSNR, SSIM, RelightMetrics
+from relight.metrics.relight_metrics import METRIC_NAMES, RelightMetrics
 
 __all__ = [
-    "LPIPS",
-    "MPS",
-    "PSNR",
-    "SSIM",
+    "METRIC_NAMES",
     "RelightMetrics",
     "build_lpips",
     "mps",

@@ -1,100 +1,44 @@
-"""torchmetrics objects for relighting: PSNR, SSIM, LPIPS and the NTIRE ranking score MPS.
+"""The challenge metrics of a set of images: per-image PSNR, SSIM, LPIPS and MPS, and their
+means (the NTIRE convention: a per-image score averaged over the set).
 
-Every metric is a per-image value averaged over the set (the NTIRE convention), computed
-on predictions clamped to [0, 1] (what a saved PNG holds); see
-:mod:`relight.metrics.functional` for the PSNR/SSIM conventions.
+:class:`RelightMetrics` is the one object that computes them, for training (``val/``,
+``test/``), ``relight-eval`` and ``relight-predict``: :meth:`~RelightMetrics.update` scores
+a batch, returns each image's scores (the rows of ``metrics.csv``) and accumulates their
+means in torchmetrics ``MeanMetric``\\ s (summed across DDP ranks). Predictions are clamped
+to [0, 1] first (what a saved PNG holds); see :mod:`relight.metrics.functional` for the
+PSNR/SSIM conventions.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import torch
 from torch import nn
-from torchmetrics import Metric
+from torchmetrics import MeanMetric
 
 from relight.metrics.functional import mps, psnr, ssim
 from relight.metrics.lpips import build_lpips
 from relight.models.weights import WeightsUnavailableError
 
-
-class PerImageMean(Metric):
-    """Mean over images of a per-image score; subclasses define :meth:`score`."""
-
-    full_state_update = False
-    higher_is_better = True
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        values = self.score(preds.clamp(0, 1), target)
-        self.total += values.double().sum()
-        self.count += values.numel()
-
-    def compute(self) -> torch.Tensor:
-        return (self.total / self.count.clamp(min=1)).float()
-
-
-class PSNR(PerImageMean):
-    """Mean per-image PSNR (dB) on RGB in [0, 1], no border crop."""
-
-    def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return psnr(preds, target)
-
-
-class SSIM(PerImageMean):
-    """Mean per-image SSIM on RGB in [0, 1] (Gaussian 11x11, sigma 1.5, no border crop)."""
-
-    def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return ssim(preds.double(), target.double())
-
-
-class LPIPS(PerImageMean):
-    """Mean per-image LPIPS distance (lower is better); ``str(metric)`` names the backbone."""
-
-    higher_is_better = False
-
-    def __init__(
-        self, net: str = "alex", version: str = "0.1", backbone_weights: str = "imagenet", **kwargs
-    ) -> None:
-        super().__init__(**kwargs)
-        self.net_name, self.version = net, version
-        self.random_backbone = str(backbone_weights).lower() == "none"
-        self.network = build_lpips(net, version, backbone_weights)
-
-    @property
-    def backbone(self) -> str:
-        """E.g. ``"alex v0.1"``: printed next to every LPIPS number."""
-        random = " RANDOM backbone (test only, not comparable)" if self.random_backbone else ""
-        return f"{self.net_name} v{self.version}{random}"
-
-    def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.network(preds, target, normalize=True).flatten()
-
-
-class MPS(PerImageMean):
-    """Mean per-image MPS = 0.5 * (SSIM + 1 - LPIPS), the NTIRE 2021 ranking score."""
-
-    def __init__(self, lpips: LPIPS | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.lpips = lpips if lpips is not None else LPIPS()
-
-    def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return mps(ssim(preds.double(), target.double()), self.lpips.score(preds, target).double())
+#: Every metric, in table order (LPIPS and MPS only when the LPIPS backbone is there).
+METRIC_NAMES = ("psnr", "ssim", "lpips", "mps")
 
 
 class RelightMetrics(nn.Module):
-    """PSNR, SSIM, LPIPS and MPS of one stage, computing each per-image score once.
+    """PSNR, SSIM, LPIPS and MPS of one set: per-image scores and their running means.
 
     When the LPIPS backbone weights are missing and ``require_lpips`` is false, LPIPS and
-    MPS are switched off with one warning and left out of :meth:`compute` (tables show
-    ``n/a``); with ``require_lpips`` the :class:`WeightsUnavailableError` propagates.
+    MPS are switched off with one warning and left out (tables show ``n/a``); with
+    ``require_lpips`` the :class:`WeightsUnavailableError` propagates.
+
+    Args:
+        lpips_net: LPIPS backbone, ``"alex"`` (NTIRE 2021), ``"vgg"`` or ``"squeeze"``.
+        lpips_version: version of LPIPS' linear heads.
+        lpips_weights: ``"imagenet"``, a local torchvision state-dict file, or ``"none"``
+            for a random backbone (tests only: the numbers mean nothing).
+        require_lpips: fail instead of switching LPIPS off when its weights are missing.
     """
 
     def __init__(
@@ -105,40 +49,84 @@ class RelightMetrics(nn.Module):
         require_lpips: bool = False,
     ) -> None:
         super().__init__()
-        self.psnr, self.ssim = PSNR(), SSIM()
-        self.lpips: LPIPS | None
+        self.lpips_net, self.lpips_version = lpips_net, lpips_version
+        self.random_backbone = str(lpips_weights).lower() == "none"
+        self.lpips_network: nn.Module | None
         try:
-            self.lpips = LPIPS(lpips_net, lpips_version, lpips_weights)
+            self.lpips_network = build_lpips(lpips_net, lpips_version, lpips_weights)
         except WeightsUnavailableError as error:
             if require_lpips:
                 raise
             warnings.warn(
                 f"LPIPS and MPS are OFF for this run: {error}", RuntimeWarning, stacklevel=2
             )
-            self.lpips = None
+            self.lpips_network = None
+        # float64 sums, as the per-image scores: the means equal those of metrics.csv
+        self.means = nn.ModuleDict(
+            {name: MeanMetric().set_dtype(torch.float64) for name in self.names}
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The metrics computed: ``psnr``, ``ssim`` and, with LPIPS, ``lpips`` and ``mps``."""
+        return METRIC_NAMES if self.lpips_network is not None else METRIC_NAMES[:2]
+
+    @property
+    def lpips_backbone(self) -> str | None:
+        """E.g. ``"alex v0.1"`` (``None`` without LPIPS): printed next to every LPIPS number."""
+        if self.lpips_network is None:
+            return None
+        random = " RANDOM backbone (test only, not comparable)" if self.random_backbone else ""
+        return f"{self.lpips_net} v{self.lpips_version}{random}"
 
     @property
     def convention(self) -> str:
         """One line describing how the numbers were computed."""
-        lpips = f"LPIPS {self.lpips.backbone}" if self.lpips is not None else "LPIPS n/a"
+        lpips = f"LPIPS {self.lpips_backbone}" if self.lpips_network is not None else "LPIPS n/a"
         return "RGB [0,1], no crop, per-image mean; SSIM gaussian 11/1.5; " + lpips
 
     @torch.no_grad()
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        self.psnr.update(preds, target)
-        self.ssim.update(preds, target)
-        if self.lpips is not None:
-            self.lpips.update(preds, target)
+    def score(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each image's scores, ``{name: (B,) float64}``, of a (B, 3, H, W) batch in [0, 1]
+        (the prediction is clamped to [0, 1] first)."""
+        prediction = prediction.clamp(0, 1)
+        scores = {
+            "psnr": psnr(prediction, target),
+            "ssim": ssim(prediction.double(), target.double()),
+        }
+        if self.lpips_network is not None:
+            distance = self.lpips_network(prediction.float(), target.float(), normalize=True)
+            scores["lpips"] = distance.flatten().double()
+            scores["mps"] = mps(scores["ssim"], scores["lpips"])
+        return scores
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Score a batch (:meth:`score`), add the scores to the means, and return them."""
+        scores = self.score(prediction, target)
+        for name, values in scores.items():
+            self.means[name].update(values)
+        return scores
 
     def compute(self) -> dict[str, torch.Tensor]:
-        """``{"psnr", "ssim"[, "lpips", "mps"]}`` over everything seen since the last reset."""
-        out = {"psnr": self.psnr.compute(), "ssim": self.ssim.compute()}
-        if self.lpips is not None:
-            out["lpips"] = self.lpips.compute()
-            out["mps"] = mps(out["ssim"], out["lpips"])
-        return out
+        """The per-image means of everything seen since the last :meth:`reset`."""
+        return {name: self.means[name].compute() for name in self.names}
 
     def reset(self) -> None:
-        for metric in (self.psnr, self.ssim, self.lpips):
-            if metric is not None:
-                metric.reset()
+        """Forget the images seen so far."""
+        for mean in self.means.values():
+            mean.reset()
+
+    def _apply(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202 - nn.Module's signature
+        # torchmetrics forgets set_dtype when a metric is moved (.to(device)): its updates
+        # would then be rounded to float32 before the float64 sum
+        super()._apply(fn, *args, **kwargs)
+        for mean in self.means.values():
+            mean.set_dtype(torch.float64)
+        return self
+
+    def fresh(self) -> RelightMetrics:
+        """An empty accumulator with the same settings and LPIPS weights (no second weight
+        lookup, no second warning): e.g. the identity baseline next to the model."""
+        other = copy.deepcopy(self)
+        other.reset()
+        return other

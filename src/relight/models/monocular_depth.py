@@ -103,7 +103,7 @@ def unavailable_message(model: str, reason: str) -> str:
         "preprocessor_config.json and model.safetensors "
         f"(`hf download {model} --local-dir /path/to/folder`);\n"
         "  3. give the depth maps yourself: --input-depth and --guide-depth "
-        "(see the README, 'Depth maps: what the model expects')."
+        "(see docs/predict.md, 'Depth maps: what the model expects')."
     )
 
 

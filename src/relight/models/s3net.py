@@ -12,7 +12,7 @@ Structure as the authors' released ``Dehaze3``; sizes at an HxW input:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
@@ -21,26 +21,12 @@ from torch import nn
 from relight.models.blocks import AttentionBlock, EnhancementModule
 from relight.models.checkpointing import checkpointed_features, supports_checkpointing
 from relight.models.weights import create_timm_model
+from relight.signatures import signature_dataclass
 
 #: Number of input channels with and without the two depth maps.
 IN_CHANNELS = {True: 8, False: 6}
 #: Height and width must be multiples of this (the encoder's total stride).
 SIZE_MULTIPLE = 16
-
-
-@dataclass
-class S3NetConfig:
-    """Architecture switches of S3Net (the defaults are the paper's model)."""
-
-    attention: bool = True
-    enhancement: bool = True
-    depth: bool = True
-    encoder: str = "res2net101d"
-    encoder_weights: str = "imagenet"
-    allow_random_init: bool = False
-    adapt_stem: bool = False
-    global_residual: bool = False
-    activation_checkpointing: bool = False
 
 
 class S3Net(nn.Module):
@@ -81,17 +67,9 @@ class S3Net(nn.Module):
         activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
-        self.config = S3NetConfig(
-            attention=attention,
-            enhancement=enhancement,
-            depth=depth,
-            encoder=encoder,
-            encoder_weights="none" if encoder_weights is None else str(encoder_weights),
-            allow_random_init=allow_random_init,
-            adapt_stem=adapt_stem,
-            global_residual=global_residual,
-            activation_checkpointing=activation_checkpointing,
-        )
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        arguments["encoder_weights"] = "none" if encoder_weights is None else str(encoder_weights)
+        self.config = S3NetConfig(**arguments)
         self.in_channels = IN_CHANNELS[depth]
         self.encoder = create_timm_model(
             encoder,
@@ -181,6 +159,10 @@ class S3Net(nn.Module):
     def hparams(self) -> dict[str, object]:
         """The constructor arguments, for logging and checkpoints."""
         return asdict(self.config)
+
+
+#: S3Net's arguments, kept as ``net.config`` (read off the signature: each default once).
+S3NetConfig = signature_dataclass("S3NetConfig", S3Net)
 
 
 def build_input(
