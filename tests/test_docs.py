@@ -409,8 +409,8 @@ class Captured(Exception):
 
 #: Where a command's argument checks end and its work starts (else right after
 #: ``parse_args``): relight-predict checks flag combinations, depth ranges and the size
-#: policy before it reads the checkpoint; relight-data its worker count before the folders.
-WORK_STARTS = {"relight-predict": "net_from_any_checkpoint", "relight-data": "find_folders"}
+#: policy before it checks the files; relight-data its worker count before the folders.
+WORK_STARTS = {"relight-predict": "check_inputs", "relight-data": "find_folders"}
 
 
 def raise_parsed(*args: object, **kwargs: object) -> None:

@@ -60,7 +60,7 @@ CASES = {
     "LPIPS in the training metrics (switched off)": (
         """def run():
             from relight.metrics import RelightMetrics
-            return RelightMetrics(lpips_weights="imagenet").lpips""",
+            return RelightMetrics(lpips_weights="imagenet").lpips_network""",
         ["RESULT\nNone", "LPIPS and MPS are OFF"],
     ),
     "monocular depth model of relight-predict (Hugging Face hub)": (
@@ -74,7 +74,7 @@ CASES = {
                    "s3net.ckpt")
         Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save("photo.jpg")
         def run():  # the one command, two photos without depth
-            return main(["--input", "photo.jpg", "--guide", "photo.jpg",
+            return main(["--input", "photo.jpg", "--guide", "photo.jpg", "--debug",
                          "--checkpoint", "s3net.ckpt", "--output", "relit.png"])""",
         [
             "ERROR WeightsUnavailableError",

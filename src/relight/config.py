@@ -7,6 +7,7 @@ misspelt key or a wrong type is an error naming the key, before anything runs.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 from collections.abc import Callable
@@ -16,10 +17,12 @@ from typing import Any
 import torch
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
-from omegaconf import MISSING, DictConfig, ListConfig
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from relight.data import MiniVIDITDataModule, VIDITDataModule
+from relight.data.transforms import check_image_size
 from relight.losses import CompositeLoss
+from relight.losses.composite import check_loss_weights
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
 from relight.module import RelightModule
@@ -193,10 +196,11 @@ def check_targets(cfg: DictConfig | ListConfig, where: str = "") -> None:
     """
     problems = _target_problems(cfg, where)
     if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid config: " + "; ".join(problems))
 
 
-def _suggest(key: str, accepted: set[str]) -> str:
+def suggest(key: str, accepted: set[str]) -> str:
+    """`` (did you mean 'x'?)`` with the keys of ``accepted`` close to ``key``, or all of them."""
     close = difflib.get_close_matches(key, sorted(accepted), n=3)
     if close:
         return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
@@ -225,9 +229,70 @@ def _target_problems(node: Any, where: str) -> list[str]:
             if accepted is not None:
                 for key in sorted(k for k in node if k not in HYDRA_KEYS and k not in accepted):
                     problems.append(
-                        f"{prefix}{key}: not an argument of {target_path}{_suggest(key, accepted)}"
+                        f"{prefix}{key}: not an argument of {target_path}{suggest(key, accepted)}"
                     )
     for key in node:
         if key not in HYDRA_KEYS:
             problems += _target_problems(node._get_node(key), f"{prefix}{key}")
     return problems
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Everything that can be checked without building anything, all problems at once in
+    one :class:`ConfigError`: keys a schema does not know (``+data.imag_size=3`` adds
+    one), every ``_target_`` against its signature, and values out of range."""
+    problems = _unknown_keys(cfg, "") + _target_problems(cfg, "") + _out_of_range(cfg)
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+def _unknown_keys(node: Any, where: str) -> list[str]:
+    if not isinstance(node, DictConfig) or node._is_none() or node._is_missing():
+        return []
+    problems = []
+    schema = OmegaConf.get_type(node)
+    prefix = f"{where}." if where else ""
+    if dataclasses.is_dataclass(schema):
+        known = {f.name for f in dataclasses.fields(schema)}
+        for key in sorted(set(node) - known - {"hydra"}):
+            problems.append(f"{prefix}{key}: not a key here{suggest(key, known)}")
+    for key in node:
+        if key != "hydra":
+            problems += _unknown_keys(node._get_node(key), f"{prefix}{key}")
+    return problems
+
+
+def _out_of_range(cfg: DictConfig) -> list[str]:
+    """Values the constructors would refuse, checked by the same functions they use."""
+    checks = []
+    data = cfg.get("data")
+    if isinstance(data, DictConfig):
+        checks.append(lambda: check_image_size(data.get("image_size")))
+        for key in ("batch_size",):
+            value = data.get(key)
+            if isinstance(value, int) and value < 1:
+                checks.append(
+                    lambda key=key, value=value: _fail(f"data.{key} must be >= 1, got {value}")
+                )
+    if cfg.get("image_size") is not None:  # relight-eval's own
+        checks.append(lambda: check_image_size(cfg.image_size))
+    loss = cfg.get("loss")
+    if isinstance(loss, DictConfig) and "charbonnier" in loss:
+        weights = {k: loss[k] for k in ("charbonnier", "wssim", "perceptual")}
+        weights.update({k: v.weight for k, v in (loss.get("extra_terms") or {}).items()})
+        checks.append(lambda: check_loss_weights(weights))
+    optimizer = OmegaConf.select(cfg, "model.optimizer")
+    if isinstance(optimizer, DictConfig) and isinstance(optimizer.get("lr"), float | int):
+        if optimizer.lr <= 0:
+            checks.append(lambda: _fail(f"model.optimizer.lr must be > 0, got {optimizer.lr}"))
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except ValueError as error:
+            problems.append(str(error))
+    return problems
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)

@@ -1,4 +1,5 @@
-"""Where relight finds its Hydra configs, installed or run from a clone."""
+"""Where relight finds its Hydra configs (installed or in a clone) and where its data and
+logs go (the project root)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,29 @@ def config_dir() -> Path:
     )
 
 
-def use_working_directory() -> None:
-    """What the Hydra console scripts do first: data and logs go under ``RELIGHT_ROOT``,
-    by default the working directory (never site-packages), and modules there are
-    importable (a user's own ``_target_`` classes), as with ``python -m relight.train``."""
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """Where data (``data/``) and logs (``logs/``) go: ``RELIGHT_ROOT`` when it is set; else
+    the root of the relight clone that ``start`` (default: the working directory) is in,
+    from any of its subfolders; else ``start`` itself (an installed package)."""
+    if os.environ.get("RELIGHT_ROOT"):
+        return Path(os.environ["RELIGHT_ROOT"]).expanduser().resolve()
+    here = Path(start if start is not None else os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if is_clone(folder):
+            return folder
+    return here
+
+
+def is_clone(folder: Path) -> bool:
+    """Whether ``folder`` is the root of a relight source checkout."""
+    return (folder / "conf" / "train.yaml").is_file() and (folder / "src" / "relight").is_dir()
+
+
+def use_project_root() -> None:
+    """What the Hydra console scripts do first: set ``RELIGHT_ROOT`` to
+    :func:`project_root` (``paths.root_dir`` reads it) and make modules in the working
+    directory importable (a user's own ``_target_`` classes), as with ``python -m``."""
+    os.environ["RELIGHT_ROOT"] = str(project_root())
     cwd = os.getcwd()
-    os.environ.setdefault("RELIGHT_ROOT", cwd)
     if cwd not in sys.path:
         sys.path.insert(0, cwd)

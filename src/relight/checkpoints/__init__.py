@@ -7,6 +7,7 @@ one :class:`CheckpointError`), re-exported here.
 from relight.checkpoints.atomic_io import AtomicCheckpointIO, checkpoint_nbytes
 from relight.checkpoints.networks import (
     ANY_CHECKPOINT_HELP,
+    describe_checkpoint,
     load_state_strict,
     net_from_any_checkpoint,
     net_from_checkpoint,
@@ -34,6 +35,7 @@ __all__ = [
     "checkpoint_nbytes",
     "checkpoint_problem",
     "close_run",
+    "describe_checkpoint",
     "load_state_strict",
     "net_from_any_checkpoint",
     "net_from_checkpoint",

@@ -4,10 +4,13 @@ dict ``relight-convert`` writes, or the authors' ``weight.pkl`` (converted on th
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 
 from relight.models import CheckpointConversionError, S3Net, convert_authors_checkpoint
 from relight.models.weight_files import CheckpointError, read_checkpoint, state_dict_from
@@ -104,3 +107,22 @@ def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], orig
             f"{origin}: the checkpoint does not match this model variant ({'; '.join(parts)})"
         )
     net.load_state_dict(state, strict=True)
+
+
+def describe_checkpoint(path: str | os.PathLike[str]) -> str:
+    """Which run, variant and epoch a checkpoint file comes from, read from its run
+    folder (``.hydra/config.yaml``) and its name (``best.ckpt`` points at
+    ``epoch_NNN.ckpt``) without loading it; for a file outside a run folder, its path."""
+    path = Path(path).expanduser()
+    resolved = path.resolve()
+    saved = resolved.parents[1] / ".hydra" / "config.yaml" if len(resolved.parents) > 1 else None
+    if saved is None or not saved.is_file():
+        return str(path)
+    config = OmegaConf.load(saved)
+    match = re.fullmatch(r"(epoch|step)_0*(\d+)\.ckpt", resolved.name)
+    when = f"{match[1]} {match[2]}" if match else resolved.stem
+    name = f"{path.name} -> {resolved.name}" if path.name != resolved.name else path.name
+    return (
+        f"{path} (run {config.get('run_name')}, variant {config.get('variant')}, {when}: "
+        f"{name} in {resolved.parents[1]})"
+    )

@@ -14,14 +14,16 @@ import argparse
 import json
 from pathlib import Path
 
+from relight.cli.errors import Parser, console_script
 from relight.files import write_text_atomic
 
 
+@console_script("relight-bench")
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``relight-bench``."""
     from relight.bench.suite import PROFILES, format_tables, run_suite
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="relight-bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
 
+from relight.cli.errors import Parser, console_script
 from relight.files import atomic_write
 from relight.models.authors_checkpoint import convert_authors_checkpoint
 
 
+@console_script("relight-convert")
 def main(argv: list[str] | None = None) -> None:
     """``relight-convert weight.pkl s3net_authors.pt``: port the authors' checkpoint."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="relight-convert",
         description="Convert the authors' S3Net checkpoint (weight.pkl) to relight's S3Net.",
     )

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from relight.cli.errors import Parser, console_script
 from relight.data.check import KINDS, available_cpus, check_folders, find_folders
 from relight.data.formats import DataFormatError
 from relight.files import OutputNotWritableError, ensure_writable_dir, write_text_atomic
@@ -21,7 +22,7 @@ LAYOUT_NAMES = {"train": "track-2 train folder", "pairs": "pairs folder"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="relight-data",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@console_script("relight-data")
 def main(argv: list[str] | None = None) -> int:
     """Run ``relight-data``; returns the exit status."""
     parser = _parser()

@@ -16,16 +16,22 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
 
-from relight.checkpoints import net_from_checkpoint
+from relight.checkpoints import describe_checkpoint, net_from_checkpoint
+from relight.cli.errors import console_script
+from relight.cli.validation import run_hydra_app
 from relight.config import check_targets, register_configs
 from relight.data import PairsDataset, index_pairs
 from relight.data.cache import FileReader
 from relight.data.transforms import check_image_size
 from relight.evaluation import evaluate, pick_device
 from relight.metrics import RelightMetrics
-from relight.paths import config_dir, use_working_directory
+from relight.paths import config_dir
 
 log = logging.getLogger("relight.eval")
+DESCRIPTION = (
+    "relight-eval ckpt_path=CKPT [pairs_dir=DIR | split=val|test] [key=value ...]: metrics of "
+    "a checkpoint against the identity baseline (conf/eval.yaml; docs/training.md)."
+)
 register_configs()
 
 
@@ -47,6 +53,7 @@ def eval_dataset(cfg: DictConfig) -> Dataset:
 def run_eval(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt_path``; returns the summary written to ``metrics.json``."""
     check_targets(cfg)
+    print(f"checkpoint: {describe_checkpoint(cfg.ckpt_path)}")
     net, _ = net_from_checkpoint(cfg.ckpt_path)
     dataset = eval_dataset(cfg)
     metrics = RelightMetrics(**OmegaConf.to_container(cfg.metrics, resolve=True))
@@ -72,13 +79,12 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     if cfg.extras.get("print_config"):
         log.info("config:\n%s", OmegaConf.to_yaml(cfg))
-    run_eval(cfg)
+    console_script("relight-eval")(run_eval)(cfg)
 
 
 def cli() -> None:
-    """Console script (see :func:`relight.paths.use_working_directory`)."""
-    use_working_directory()
-    main()
+    """Console script: checks first (:func:`relight.cli.validation.run_hydra_app`)."""
+    run_hydra_app("relight-eval", "eval", DESCRIPTION, main)
 
 
 if __name__ == "__main__":

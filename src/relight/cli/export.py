@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from relight.checkpoints import ANY_CHECKPOINT_HELP, net_from_any_checkpoint
+from relight.cli.errors import Parser, console_script
 from relight.export import DEFAULT_OPSET, export_onnx, onnx_max_abs_difference
 
 
+@console_script("relight-export")
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``relight-export``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="relight-export",
         description="Export S3Net to ONNX (dynamic batch, height and width in multiples of 16).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

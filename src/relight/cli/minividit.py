@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from relight.cli.errors import Parser, console_script
 from relight.data import synthetic
 from relight.data.synthetic import RenderSettings, render_minividit
 
 
+@console_script("relight-minividit")
 def main(argv: list[str] | None = None) -> None:
     """``relight-minividit OUT``: render the mini-VIDIT (the embedded default dataset)."""
     defaults = RenderSettings()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="relight-minividit",
         description=synthetic.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -32,12 +32,15 @@ from pathlib import Path
 import torch
 
 from relight.any_size import LARGE_MODES, SizePolicy
-from relight.checkpoints import ANY_CHECKPOINT_HELP, net_from_any_checkpoint
+from relight.checkpoints import ANY_CHECKPOINT_HELP, describe_checkpoint, net_from_any_checkpoint
+from relight.cli.errors import Parser, console_script
 from relight.data.depth_conventions import CONVENTIONS, check_depth_range
-from relight.data.pairs import PairFiles
-from relight.data.photo_pairs import DepthOptions
+from relight.data.pairs import PairFiles, index_pairs
+from relight.data.photo_pairs import DepthOptions, check_pair_files
 from relight.evaluation import pick_device
-from relight.models.execution import MODES
+from relight.files import ensure_writable_dir
+from relight.models import S3Net
+from relight.models.execution import BF16_TOLERANCE_TEXT, MODES
 from relight.models.monocular_depth import DEFAULT_DEPTH_MODEL
 from relight.prediction import PRECISIONS, Predictor, predict_pairs, predict_single
 
@@ -46,7 +49,7 @@ SUBMISSION_IN_OUTPUT = object()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="relight-predict",
         description="Relight images with S3Net: one pair (--input ... --output OUT.png) or an "
         "NTIRE pairs folder (--pairs DIR --output OUT_DIR).",
@@ -160,15 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[*PRECISIONS, *MODES],
         default="fp32",
         help="fp32, or bf16 (bfloat16 autocast + channels_last, ~3.5x faster on a CPU with "
-        "AVX-512 BF16, output within ~1e-3); or an execution mode name",
+        f"AVX-512 BF16; {BF16_TOLERANCE_TEXT}); or an execution mode name",
     )
     run.add_argument("--threads", type=int, help="CPU threads for torch")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
     return parser
 
 
+@console_script("relight-predict")
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``relight-predict``."""
+    """Entry point of ``relight-predict``: every input is checked before the checkpoint is
+    loaded; an expected failure ends in one line (``--debug`` for the traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     single = [args.input, args.input_depth, args.guide, args.guide_depth]
@@ -192,29 +197,33 @@ def main(argv: list[str] | None = None) -> None:
         policy = SizePolicy(args.max_pixels, args.tile, args.overlap, args.large).check()
     except ValueError as error:
         parser.error(str(error))
+    pairs = check_inputs(args, depth.allow_pickle)
+    device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     net, _, kind = net_from_any_checkpoint(args.checkpoint)
-    if args.save_depth is not None and not net.config.depth:
-        parser.error("--save-depth: this checkpoint's model takes no depth; none is estimated")
+    check_depth_use(parser, net, args, pairs)
     tile_progress = args.pairs is None and not args.quiet  # folder mode: one bar over pairs
     predictor = Predictor(
         net,
-        pick_device(args.device),
+        device,
         args.precision,
         policy,
         tile_progress,
         depth_model=args.depth_model,
         save_depth=args.save_depth,
     )
+    switches = ", ".join(
+        f"{name} {'on' if getattr(net.config, name) else 'off'}"
+        for name in ("attention", "enhancement", "depth", "global_residual")
+    )
     print(
-        f"{args.checkpoint} ({kind} checkpoint, encoder {net.config.encoder}) on "
-        f"{predictor.device}, {args.precision}",
+        f"{describe_checkpoint(args.checkpoint)}\n  {kind} checkpoint: encoder "
+        f"{net.config.encoder}, {switches}; on {predictor.device}, {args.precision}",
         file=sys.stderr,
     )
     if args.pairs is None:
-        pair = PairFiles("single", args.input, args.input_depth, args.guide, args.guide_depth, None)
-        took = predict_single(predictor, pair, args.output, depth)
+        took = predict_single(predictor, pairs[0], args.output, depth)
         print(f"wrote {args.output} in {took:.2f} s")
         return
     submission = args.submission
@@ -241,6 +250,51 @@ def main(argv: list[str] | None = None) -> None:
         print(f"metrics: {args.output / 'metrics.json'}")
     if "submission" in summary:
         print(f"submission: {summary['submission']}")
+
+
+def check_inputs(args: argparse.Namespace, allow_pickle: bool) -> list[PairFiles]:
+    """What can be checked in seconds, before a checkpoint of hundreds of MB loads: every
+    file of the pair (or of the pairs folder) is there and readable, each depth map frames
+    its image, the output can be written. Returns the pairs."""
+    if args.pairs is None:
+        pair = PairFiles("single", args.input, args.input_depth, args.guide, args.guide_depth, None)
+        check_pair_files(pair, allow_pickle)
+        ensure_writable_dir(args.output.parent)
+        return [pair]
+    pairs = index_pairs(
+        args.pairs, args.gt_dir, check_sizes=False, allow_pickle=allow_pickle, require_depth=False
+    )
+    ensure_writable_dir(args.output)
+    return pairs
+
+
+def check_depth_use(
+    parser: argparse.ArgumentParser, net: S3Net, args: argparse.Namespace, pairs: list[PairFiles]
+) -> None:
+    """Depth given to a model that takes none is an error (single pair) or a warning (a
+    pairs folder holds them anyway); a model that takes depth says which maps it estimates."""
+    given = [p for pair in pairs for p in (pair.input_depth, pair.guide_depth) if p is not None]
+    if not net.config.depth:
+        if args.save_depth is not None:
+            parser.error("--save-depth: this checkpoint's model takes no depth; none is estimated")
+        if given and args.pairs is None:
+            parser.error(
+                "this checkpoint's model takes no depth (trained with depth=false): "
+                "--input-depth/--guide-depth would be ignored; leave them out"
+            )
+        if given:
+            print(
+                f"note: this checkpoint's model takes no depth: the {len(given)} depth maps "
+                f"in {args.pairs} are not used",
+                file=sys.stderr,
+            )
+        return
+    missing = 2 * len(pairs) - len(given)
+    if missing:
+        print(
+            f"note: {missing} depth map(s) not given: estimated with {args.depth_model}",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 from relight import report
+from relight.cli.errors import Parser, console_script
 from relight.report import write_report
 
 
+@console_script("relight-report")
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``relight-report``."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="relight-report",
         description=report.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

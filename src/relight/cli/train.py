@@ -8,11 +8,17 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from relight.cli.errors import console_script
+from relight.cli.validation import run_hydra_app
 from relight.config import register_configs
-from relight.paths import config_dir, use_working_directory
+from relight.paths import config_dir
 from relight.train import train
 
 log = logging.getLogger("relight.train")
+DESCRIPTION = (
+    "relight-train [group=option ...] [key=value ...] [-m]: fit S3Net, then evaluate the best "
+    "checkpoint against the identity baseline (conf/train.yaml; docs/training.md)."
+)
 register_configs()
 
 
@@ -29,7 +35,7 @@ def main(cfg: DictConfig) -> float | None:
     if cfg.extras.get("print_config"):
         log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=False))
     try:
-        metrics = train(cfg)
+        metrics = console_script("relight-train")(train)(cfg)
     finally:
         close_wandb()
     name = cfg.get("optimized_metric")
@@ -41,9 +47,8 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def cli() -> None:
-    """Console script (see :func:`relight.paths.use_working_directory`)."""
-    use_working_directory()
-    main()
+    """Console script: checks first (:func:`relight.cli.validation.run_hydra_app`)."""
+    run_hydra_app("relight-train", "train", DESCRIPTION, main)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,14 @@ from typing import Any
 import torch
 
 from relight.data.depth_conventions import normalise_depth
-from relight.data.formats import DataFormatError, read_depth, read_image, write_depth
+from relight.data.formats import (
+    DataFormatError,
+    depth_shape,
+    image_size,
+    read_depth,
+    read_image,
+    write_depth,
+)
 from relight.data.pairs import PairFiles
 from relight.data.transforms import resize_depth, resize_image
 from relight.models.monocular_depth import MonocularDepth
@@ -38,6 +45,28 @@ class DepthOptions:
         return DepthOptions(self.guide_convention, self.guide_range, self.allow_pickle)
 
 
+def check_aspect(depth_path: Path, depth_size: tuple[int, int], size: tuple[int, int]) -> None:
+    """A :class:`DataFormatError` naming the depth file when its aspect ratio is not its
+    image's (another resolution of the same framing is fine: it is resized)."""
+    h, w = depth_size
+    if abs((h / w) / (size[0] / size[1]) - 1) > ASPECT_TOLERANCE:
+        raise DataFormatError(
+            f"{depth_path}: depth of {h}x{w} does not match its image's aspect ratio "
+            f"({size[0]}x{size[1]})"
+        )
+
+
+def check_pair_files(pair: PairFiles, allow_pickle: bool = True) -> None:
+    """Every file of a pair exists and reads as what it should be, from headers alone
+    (fast: before a checkpoint is loaded), and each depth map frames its image."""
+    for image, depth in ((pair.input, pair.input_depth), (pair.guide, pair.guide_depth)):
+        size = image_size(image)
+        if depth is not None:
+            check_aspect(depth, depth_shape(depth, allow_pickle), size)
+    if pair.target is not None:
+        image_size(pair.target)
+
+
 def read_depth_as(path: Path, size: tuple[int, int], options: DepthOptions) -> torch.Tensor:
     """A depth file as VIDIT ``normalized_depth`` of its image's (H, W) ``size``.
 
@@ -47,12 +76,7 @@ def read_depth_as(path: Path, size: tuple[int, int], options: DepthOptions) -> t
     depth = read_depth(path, options.allow_pickle)
     depth = normalise_depth(depth, options.convention, options.depth_range, origin=str(path))
     if tuple(depth.shape) != size:
-        h, w = depth.shape
-        if abs((h / w) / (size[0] / size[1]) - 1) > ASPECT_TOLERANCE:
-            raise DataFormatError(
-                f"{path}: depth of {h}x{w} does not match its image's aspect ratio "
-                f"({size[0]}x{size[1]})"
-            )
+        check_aspect(path, tuple(depth.shape), size)
         depth = resize_depth(depth, size)
     return depth
 

@@ -18,6 +18,15 @@ from relight.models.weights import WeightsUnavailableError
 FULL_PRECISION_TERMS = ("charbonnier", "wssim")
 
 
+def check_loss_weights(weights: dict[str, float]) -> None:
+    """A ``ValueError`` unless every weight is >= 0 and one is positive."""
+    negative = {k: w for k, w in weights.items() if w < 0}
+    if negative:
+        raise ValueError(f"loss weights must be >= 0, got {negative}")
+    if not any(weights.values()):
+        raise ValueError("all loss weights are 0: nothing to optimise")
+
+
 class CompositeLoss(nn.Module):
     """Weighted sum of the three terms; returns ``(total, {name: term})``.
 
@@ -60,11 +69,7 @@ class CompositeLoss(nn.Module):
         if clashes:
             raise ValueError(f"extra loss terms may not reuse the names {clashes}")
         self.weights.update({name: float(spec["weight"]) for name, spec in extra_terms.items()})
-        negative = {k: w for k, w in self.weights.items() if w < 0}
-        if negative:
-            raise ValueError(f"loss weights must be >= 0, got {negative}")
-        if not any(self.weights.values()):
-            raise ValueError("all loss weights are 0: nothing to optimise")
+        check_loss_weights(self.weights)
         terms: dict[str, nn.Module] = {}
         if charbonnier:
             terms["charbonnier"] = CharbonnierLoss(eps)

@@ -1,0 +1,95 @@
+"""How every console script ends on an expected failure: one line, the right exit status.
+
+``relight-<tool>: error: <message>`` on stderr and exit status 1 for a problem with data,
+files, weights, checkpoints or the device (2 for a usage error, as argparse does);
+``--debug`` or ``RELIGHT_DEBUG=1`` shows the traceback instead. Anything else (a bug) keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import torch
+
+from relight.evaluation import DeviceUnavailableError
+from relight.models.weights import WeightsUnavailableError
+
+#: What a user can cause and fix: missing, unreadable or wrong files and data (OSError:
+#: FileNotFoundError, PermissionError, OutputNotWritableError, OutOfSpaceError; ValueError:
+#: DataFormatError, CheckpointError, ConfigError and relight's checks of arguments),
+#: unavailable weights or devices, a run that diverged, a GPU out of memory.
+EXPECTED: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    WeightsUnavailableError,
+    FloatingPointError,
+    torch.cuda.OutOfMemoryError,
+)
+
+Main = TypeVar("Main", bound=Callable[..., Any])
+
+
+def debugging(argv: list[str] | None = None) -> bool:
+    """Whether tracebacks are wanted: ``--debug`` on the command line or ``RELIGHT_DEBUG``."""
+    args = sys.argv[1:] if argv is None else argv
+    flag = os.environ.get("RELIGHT_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+    return flag or "--debug" in args
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (exit status 2) and which takes
+    ``--debug``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        add_debug_flag(self)
+
+    def error(self, message: str) -> NoReturn:
+        fail(self.prog, f"{message} (see {self.prog} --help)", 2)
+
+
+def add_debug_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--debug``: show the traceback of an error instead of one line."""
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (or RELIGHT_DEBUG=1)"
+    )
+
+
+def fail(prog: str, message: object, status: int = 1) -> NoReturn:
+    """Print ``prog: error: message`` (one line) on stderr and exit with ``status``."""
+    text = " ".join(str(message).split()) or type(message).__name__
+    print(f"{prog}: error: {text}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def expected(error: BaseException) -> bool:
+    """Whether ``error`` is a user's problem (see :data:`EXPECTED`) rather than a bug."""
+    return isinstance(error, (*EXPECTED, DeviceUnavailableError))
+
+
+def console_script(prog: str) -> Callable[[Main], Main]:
+    """Decorate a console script's ``main``: expected failures end in one line (see the
+    module doc), unless debugging."""
+
+    def wrap(main: Main) -> Main:
+        @functools.wraps(main)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            argv = args[0] if args and isinstance(args[0], list) else kwargs.get("argv")
+            try:
+                return main(*args, **kwargs)
+            except KeyboardInterrupt:
+                fail(prog, "interrupted", 130)
+            except Exception as error:  # noqa: BLE001 - sorted by expected() below
+                if debugging(argv) or not expected(error):
+                    raise
+                fail(prog, error)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
