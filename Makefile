@@ -8,11 +8,12 @@ PY := $(BIN)/python
 LOWEST ?= .venv-lowest
 # Tests and benches never touch the network.
 export HF_HUB_OFFLINE := 1
-export WANDB_MODE ?= disabled
+# W&B is the user's choice (offline by default, see docs/training.md); only the tests turn it off.
+test test-suite test-package test-fast: export WANDB_MODE := disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train eval predict export-onnx sweep-ablation report test test-suite test-package wheel lock test-fast lint format bench bench-gpu bench-data data check-data clean
+.PHONY: help install train eval predict export-onnx sweep-ablation report wandb-sync test test-suite test-package wheel lock test-fast lint format bench bench-gpu bench-data data check-data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -42,8 +43,11 @@ sweep-ablation: install  ## the ablation grid on mini-VIDIT (one multirun job pe
 	$(BIN)/relight-train -m experiment=minividit_ablation ablation=$(ABLATIONS) $(ARGS)
 	$(MAKE) --no-print-directory report
 
-report: install  ## table + chart of the newest multirun (or SWEEP=logs/train/multiruns/<time>)
-	$(BIN)/relight-report $${SWEEP:-$$(ls -td logs/train/multiruns/*/ | head -n 1)}
+report: install  ## table + chart of the latest sweep (logs/train/multiruns/latest, or SWEEP=logs/train/multiruns/<time>)
+	$(BIN)/relight-report $${SWEEP:-logs/train/multiruns/latest}
+
+wandb-sync: install  ## upload the offline W&B runs of a sweep (SWEEP=logs/train/multiruns/<time>), or of every run under logs/
+	$(BIN)/relight-wandb sync $${SWEEP:-logs} $(ARGS)
 
 test: test-suite test-package  ## what CI runs: the whole suite, then the built wheel at the lowest dependency versions
 

@@ -11,10 +11,11 @@ import os
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import lightning as L
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -31,7 +32,8 @@ from relight.checkpoints import (
 from relight.config import check_targets
 from relight.evaluation import evaluate, pick_device
 from relight.files import ensure_writable_dir, link
-from relight.models.weights import host_reachable
+from relight.wandb_runs import ablation_switches, log_evaluation, switch_tags
+from relight.wandb_sync import unreachable_wandb_server
 
 log = logging.getLogger("relight.train")
 WANDB_ID_FILE = "wandb_run_id.txt"
@@ -62,25 +64,12 @@ def instantiate_callbacks(cfg: DictConfig | None, selection_metric: str) -> list
     return callbacks
 
 
-def switch_tags(cfg: DictConfig) -> list[str]:
-    """Tags naming the ablation switches of a run, so W&B can filter and compare by them."""
-    net, loss = cfg.model.net, cfg.loss
-    return [
-        f"variant={cfg.variant}",
-        f"attention={net.attention}",
-        f"enhancement={net.enhancement}",
-        f"depth={net.depth}",
-        f"wssim_levels={loss.wssim_levels}",
-        f"perceptual={loss.perceptual}",
-        f"encoder_weights={net.encoder_weights}",
-    ]
-
-
 def instantiate_loggers(
-    cfg: DictConfig | None, resume_from: str | None, extra_tags: list[str] = ()
+    cfg: DictConfig | None, resume_from: str | None, switches: dict[str, Any] | None = None
 ) -> list[Any]:
-    """Loggers from config; W&B runs get ``extra_tags``, and a resumed run reuses its W&B
-    run id (the same W&B run continues)."""
+    """Loggers from config; a W&B run gets the ablation ``switches`` at the top level of its
+    config and as tags (W&B's run table filters and groups by them), and a resumed run
+    reuses its W&B run id (the same W&B run continues)."""
     loggers = []
     for _name, node in (cfg or {}).items():
         if node is None or "_target_" not in node:
@@ -88,12 +77,13 @@ def instantiate_loggers(
         if issubclass(get_class(node._target_), WandbLogger):
             check_wandb_reachable(node)
             with open_dict(node):
-                node.tags = [*(node.get("tags") or []), *extra_tags]
+                node.tags = [*(node.get("tags") or []), *switch_tags(switches or {})]
                 id_file = Path(resume_from).parents[1] / WANDB_ID_FILE if resume_from else None
                 if id_file is not None and id_file.is_file() and not node.get("id"):
                     node.id = id_file.read_text().strip()
                     node.resume = "allow"
-        loggers.append(instantiate(node))
+                node.config = dict(switches or {})  # wandb.init(config=...): the run table
+        loggers.append(instantiate(node, _convert_="all"))
     return loggers
 
 
@@ -103,16 +93,12 @@ def check_wandb_reachable(node: DictConfig) -> None:
     mode = os.environ.get("WANDB_MODE", "").strip().lower()
     if node.get("offline") or mode in {"offline", "disabled", "dryrun"}:
         return
-    import wandb
-
-    url = os.environ.get("WANDB_BASE_URL") or wandb.Settings().base_url
-    parsed = urlparse(url)
-    host = parsed.hostname or url
-    if not host_reachable(host, parsed.port or (80 if parsed.scheme == "http" else 443)):
+    host = unreachable_wandb_server()
+    if host is not None:
         raise ConnectionError(
             f"logger.wandb.offline=false but the W&B server {host} cannot be reached. Log "
             "offline (logger.wandb.offline=true, the default, or WANDB_MODE=offline) and run "
-            "`wandb sync <run folder>/wandb/offline-run-*` later, or fix the network/"
+            "`make wandb-sync` (relight-wandb sync) later, or fix the network/"
             "WANDB_BASE_URL."
         )
 
@@ -133,12 +119,26 @@ def _mark_resumed(ckpt_path: str, output_dir: Path) -> None:
 
 @rank_zero_only
 def _publish(best: Path | None, output_dir: Path, cfg: DictConfig, finished: bool) -> None:
-    """Mark a finished run, and point ``best.ckpt`` and ``logs/<task>/latest`` at it."""
+    """Mark a finished run, point ``best.ckpt`` at its best checkpoint, and
+    ``logs/<task>/latest`` at the run; a sweep's jobs leave ``latest`` to single runs and
+    point ``logs/<task>/multiruns/latest`` at their sweep folder instead."""
     if finished:
         close_run(output_dir, FINISHED)
-    if best is not None:
-        link(best, best.parent / "best.ckpt")
+    if best is None:
+        return
+    link(best, best.parent / "best.ckpt")
+    sweep = sweep_dir()
+    if sweep is None:
         link(output_dir, Path(cfg.paths.log_dir) / cfg.task_name / "latest")
+    else:
+        link(sweep, Path(cfg.paths.log_dir) / cfg.task_name / "multiruns" / "latest")
+
+
+def sweep_dir() -> Path | None:
+    """The sweep folder when this job is one of a multirun (``-m``), else ``None``."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return Path(HydraConfig.get().sweep.dir).resolve()
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -151,14 +151,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
 
-    if cfg.group is None:  # a run is its own study unless a sweep names one
-        with open_dict(cfg):
-            cfg.group = cfg.run_name
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)  # the network, its loss, optimiser, ...
     ckpt_path = resolve_ckpt_path(cfg)
     callbacks = instantiate_callbacks(cfg.get("callbacks"), model.selection_metric)
-    loggers = instantiate_loggers(cfg.get("logger"), ckpt_path, switch_tags(cfg))
+    loggers = instantiate_loggers(cfg.get("logger"), ckpt_path, ablation_switches(cfg))
     # objects go to the Trainer directly: through instantiate they would become a ListConfig
     make_trainer = instantiate(cfg.trainer, _partial_=True)
     trainer: L.Trainer = make_trainer(
@@ -191,6 +188,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 metrics.update(tests)
                 for logger in loggers:
                     logger.log_metrics(tests, step=trainer.global_step)
+            log_evaluation(loggers, output_dir / "eval", trainer.global_step)
     _print_paths(output_dir, best)
     return metrics
 

@@ -20,9 +20,15 @@ NO_EXTRAS = ["evaluate=false", "test=false"]
 REPO = Path(__file__).resolve().parents[2]  # importable test callbacks (tests.framework...)
 
 
-def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``relight-train`` like a user does, from ``cwd`` (logs go below it)."""
-    env = dict(os.environ, RELIGHT_ROOT=str(cwd), HYDRA_FULL_ERROR="1", PYTHONPATH=str(REPO))
+def run_cli(
+    args: list[str], cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``relight-train`` like a user does, from ``cwd`` (logs go below it), in ``env``
+    (default: the tests' environment)."""
+    env = dict(os.environ if env is None else env)
+    # the tests' modules importable, before what the caller's PYTHONPATH names
+    path = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(RELIGHT_ROOT=str(cwd), HYDRA_FULL_ERROR="1", PYTHONPATH=path)
     command = [sys.executable, "-m", "relight.train", *args]
     result = subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
@@ -41,8 +47,13 @@ def data_args(tiny_data) -> list[str]:
 
 
 def newest_multirun(root: Path) -> Path:
-    runs = sorted((root / "logs" / "train" / "multiruns").iterdir())
+    """The newest sweep folder; ``multiruns/latest`` points at it, and ``logs/train/latest``
+    is left to single runs."""
+    multiruns = root / "logs" / "train" / "multiruns"
+    runs = sorted(p for p in multiruns.iterdir() if not p.is_symlink())
     assert runs, "no multirun folder"
+    assert (multiruns / "latest").resolve() == runs[-1].resolve()
+    assert not (root / "logs" / "train" / "latest").exists()
     return runs[-1]
 
 

@@ -67,11 +67,11 @@ def newest_complete_checkpoint(
     :func:`close_run`). A truncated file is reported with a warning and the next older
     checkpoint is taken instead.
     """
+    found = {p.resolve(): p for pattern in patterns for p in root.glob(pattern)}  # latest/ links
     candidates = [
         p
-        for pattern in patterns
-        for p in root.glob(pattern)
-        if (exclude is None or exclude.resolve() not in p.resolve().parents)
+        for p in found
+        if (exclude is None or exclude.resolve() not in p.parents)
         and not (skip_closed and run_closed(p.parents[1]))
     ]
     for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
