@@ -22,6 +22,9 @@ FORWARD_KEYS = {
     "median_s",
     "min_s",
     "repeats",
+    "warmup",
+    "spread",
+    "noisy",
     "peak_mem_mb",
     "gflop",
     "gflops",
@@ -99,8 +102,12 @@ def test_suite_on_cpu_writes_the_schema(tmp_path, capsys):
     accuracy = {r["mode"]: r for r in records if r["bench"] == "accuracy"}
     assert accuracy["eager-fp32"]["max_abs"] == 0 and 0 < accuracy["bf16-cl"]["max_abs"] < 0.1
     assert result["meta"]["gemm_gflops"]["float32"] > 0
+    for gemm in result["meta"]["gemm"].values():  # measured like the rows
+        assert gemm["warmup"] >= 2 and gemm["peak_gflops"] >= gemm["gflops"] > 0
+    assert all(r["warmup"] >= 1 and r["spread"] >= 0 for r in forward + train)
     table = (tmp_path / "bench.md").read_text()
     assert "## Inference" in table and "## Training step" in table and "ΔPSNR" in table
+    assert "| min s | spread |" in table and "NOISY above 25%" in table
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")

@@ -95,8 +95,12 @@ def predict_args(files: dict[str, Path], **changes: str | None) -> list[str]:
         "--quiet": "",
     }
     flags.update({f"--{k.replace('_', '-')}": v for k, v in changes.items()})
-    return [part for flag, value in flags.items() if value is not None
-            for part in ((flag, value) if value else (flag,))]  # fmt: skip
+    return [
+        part
+        for flag, value in flags.items()
+        if value is not None
+        for part in ((flag, value) if value else (flag,))
+    ]
 
 
 PREDICT_FAILURES = {
@@ -174,8 +178,12 @@ def test_predict_names_the_checkpoints_run_and_variant(files, tmp_path):
     ("prog", "args", "status", "needle"),
     [
         ("relight-eval", ["ckpt_path={dir}/nowhere.ckpt", "pairs_dir={dir}"], 1, "nowhere.ckpt"),
-        ("relight-export", ["--checkpoint", "{dir}/notes.txt", "--output", "{dir}/m.onnx"], 1,
-         "not a file torch.save"),
+        (
+            "relight-export",
+            ["--checkpoint", "{dir}/notes.txt", "--output", "{dir}/m.onnx"],
+            1,
+            "not a file torch.save",
+        ),
         ("relight-report", ["{dir}/no_sweep"], 1, "no_sweep"),
         ("relight-data", ["check", "{dir}/no_data"], 2, "no_data"),  # a usage error here
         ("relight-convert", ["{dir}/nowhere.pkl", "{dir}/out.ckpt"], 1, "nowhere.pkl"),
@@ -183,7 +191,7 @@ def test_predict_names_the_checkpoints_run_and_variant(files, tmp_path):
         ("relight-data", ["check"], 2, "required"),
         ("relight-minividit", ["--size", "x"], 2, "--size"),
     ],
-)  # fmt: skip
+)
 def test_every_console_script_fails_in_one_line(files, prog, args, status, needle):
     args = [a.format(dir=files["dir"]) for a in args]
     shown = f"{prog} check" if args == ["check"] else prog  # the subcommand's own parser
@@ -214,8 +222,9 @@ def test_config_mistakes_fail_at_composition(mistake, tmp_path):
 
 
 def test_resolve_works_for_every_experiment(tmp_path):
-    result = console("relight-train", "--cfg", "job", "experiment=s3net_paper", "--resolve",
-                     cwd=tmp_path)  # fmt: skip
+    result = console(
+        "relight-train", "--cfg", "job", "experiment=s3net_paper", "--resolve", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "run_name: s3net_paper" in result.stdout
     # what relight-train checks before every job: each experiment composed, resolved, valid
@@ -229,8 +238,10 @@ def test_help_lists_what_users_choose(tmp_path):
     train = console("relight-train", "--help", cwd=tmp_path)
     assert train.returncode == 0 and "schema" not in train.stdout
     for experiment in EXPERIMENTS:  # each with its description
-        assert any(line.split()[:1] == [experiment] and len(line.split()) > 3
-                   for line in train.stdout.splitlines()), experiment  # fmt: skip
+        assert any(
+            line.split()[:1] == [experiment] and len(line.split()) > 3
+            for line in train.stdout.splitlines()
+        ), experiment
     assert "ablation: full, no_attention" in train.stdout
     evaluation = console("relight-eval", "--help", cwd=tmp_path)
     assert evaluation.returncode == 0 and "schema" not in evaluation.stdout
@@ -272,8 +283,9 @@ def test_relight_train_puts_data_and_logs_under_the_root(tmp_path, where):
     elif where == "elsewhere":
         cwd = root = tmp_path / "elsewhere"
         cwd.mkdir()
-    result = console("relight-train", "--cfg", "job", "--resolve", "--package", "paths",
-                     cwd=cwd, env=env)  # fmt: skip
+    result = console(
+        "relight-train", "--cfg", "job", "--resolve", "--package", "paths", cwd=cwd, env=env
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     paths = OmegaConf.create(result.stdout)  # "# @package paths", then its keys
     assert Path(paths.data_dir).resolve() == (root / "data").resolve()

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from relight.bench.measure import current_memory_mb, peak_memory_mb, summary, timed
+from relight.bench.measure import current_memory_mb, peak_memory_mb, summary, timed, warm_up
 from relight.models import S3Net
 from relight.models.execution import prepare
 
@@ -28,9 +28,10 @@ def measure_forward(spec: dict[str, Any]) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
     before = current_memory_mb(device)
     first = timed(lambda: run(x), device, repeats=1, warmup=0)[0]  # includes compilation
-    times = timed(lambda: run(x), device, spec["repeats"], max(spec["warmup"] - 1, 0))
+    warmup = 1 + warm_up(lambda: run(x), device, max(spec["warmup"] - 1, 0))
+    times = timed(lambda: run(x), device, spec["repeats"], warmup=0)
     return {
-        **summary(times),
+        **summary(times, warmup),
         "first_call_s": round(first, 2),
         "model_mem_mb": round(before, 1),
         "peak_mem_mb": round(peak_memory_mb(device), 1),

@@ -37,6 +37,42 @@ def timed(fn: Callable[[], Any], device: torch.device, repeats: int, warmup: int
     return times
 
 
+#: Warm-up goes on until the last ``STEADY_WINDOW`` calls agree within ``STEADY_SPREAD``
+#: (``(max - min) / min``): oneDNN's bf16 channels-last kernels, cuDNN's autotuner and
+#: CUDA's allocator take several calls to settle, and one warm-up call is not enough.
+STEADY_WINDOW = 3
+STEADY_SPREAD = 0.10
+#: The shortest time taken at face value (a tiny GEMM can read 0 s).
+CLOCK_RESOLUTION_S = 1e-7
+#: A row whose median is this much above its minimum ran on a noisy machine: flagged.
+NOISY_SPREAD = 0.25
+
+
+def warm_up(
+    fn: Callable[[], Any],
+    device: torch.device,
+    min_calls: int,
+    max_calls: int = 20,
+    max_seconds: float = 60.0,
+) -> int:
+    """Call ``fn`` until its times settle (see :data:`STEADY_SPREAD`): at least
+    ``min_calls``, at most ``max_calls`` calls or ``max_seconds``. Returns the calls made."""
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_calls:
+        times += timed(fn, device, repeats=1, warmup=0)
+        recent = times[-STEADY_WINDOW:]
+        settled = len(recent) == STEADY_WINDOW and spread(recent) <= STEADY_SPREAD
+        if len(times) >= min_calls and (settled or time.perf_counter() - start > max_seconds):
+            break
+    return len(times)
+
+
+def spread(times: list[float]) -> float:
+    """``(max - min) / min`` of a few times: 0 when they agree."""
+    return (max(times) - min(times)) / max(min(times), CLOCK_RESOLUTION_S)
+
+
 def peak_memory_mb(device: torch.device) -> float:
     """Peak resident memory of this process (CPU) or peak allocated CUDA memory, in MiB."""
     if device.type == "cuda":
@@ -53,21 +89,33 @@ def current_memory_mb(device: torch.device) -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def summary(times: list[float]) -> dict[str, float]:
-    """Median and minimum seconds."""
+def summary(times: list[float], warmup: int) -> dict[str, Any]:
+    """Median and minimum seconds, the calls it took to settle, and whether the median is
+    more than :data:`NOISY_SPREAD` above the minimum (a noisy machine: ``noisy``)."""
+    median, best = statistics.median(times), max(min(times), CLOCK_RESOLUTION_S)
     return {
-        "median_s": round(statistics.median(times), 4),
-        "min_s": round(min(times), 4),
+        "median_s": round(median, 4),
+        "min_s": round(best, 4),
         "repeats": len(times),
+        "warmup": warmup,
+        "spread": round((median - best) / best, 3),
+        "noisy": (median - best) / best > NOISY_SPREAD,
     }
 
 
-def gemm_gflops(n: int, dtype: torch.dtype, device: torch.device, repeats: int = 5) -> float:
-    """GFLOP/s of an ``n x n`` matmul (2 n³ FLOP): the machine's reference speed."""
+def gemm_gflops(n: int, dtype: torch.dtype, device: torch.device, repeats: int = 5) -> dict:
+    """GFLOP/s of an ``n x n`` matmul (2 n³ FLOP), the machine's reference speed, measured
+    like every row (warmed up until steady; median, and the minimum as ``peak``)."""
     a = torch.rand(n, n, device=device).to(dtype)
     b = torch.rand(n, n, device=device).to(dtype)
-    times = timed(lambda: a @ b, device, repeats, warmup=2)
-    return 2 * n**3 / statistics.median(times) / 1e9
+    warmup = warm_up(lambda: a @ b, device, min_calls=2)
+    times = [max(t, CLOCK_RESOLUTION_S) for t in timed(lambda: a @ b, device, repeats, 0)]
+    record = summary(times, warmup)
+    return {
+        "gflops": round(2 * n**3 / statistics.median(times) / 1e9, 1),
+        "peak_gflops": round(2 * n**3 / min(times) / 1e9, 1),
+        **{k: record[k] for k in ("warmup", "spread", "noisy")},
+    }
 
 
 def count_flops(fn: Callable[[], Any]) -> float:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from relight.bench.measure import run_isolated
+from relight.bench.measure import NOISY_SPREAD, STEADY_SPREAD, STEADY_WINDOW, run_isolated
 
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu": dict(
@@ -75,15 +75,12 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         )
     common = {"device": args.device, "threads": args.threads, "encoder": args.encoder}
     records: list[dict[str, Any]] = []
-    gemm = {
-        dtype: run_isolated({**common, "bench": "gemm", "n": args.gemm_n, "dtype": dtype})["gflops"]
+    gemm_runs = {
+        dtype: run_isolated({**common, "bench": "gemm", "n": args.gemm_n, "dtype": dtype})
         for dtype in ("float32", "bfloat16")
     }
-    print(
-        f"GEMM {args.gemm_n}²: fp32 {gemm['float32']:.0f} GFLOP/s, "
-        f"bf16 {gemm['bfloat16']:.0f} GFLOP/s",
-        flush=True,
-    )
+    gemm = {dtype: run["gflops"] for dtype, run in gemm_runs.items()}
+    print(f"GEMM {args.gemm_n}²: {_gemm_line(gemm_runs)}", flush=True)
     base_flops = run_isolated({**common, "bench": "forward_flops", "size": BASE_SIZE})["flops"]
 
     for size in args.sizes:
@@ -193,6 +190,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
         "gemm_gflops": gemm,
+        "gemm": gemm_runs,
         "forward_gflop_per_megapixel": round(base_flops / 1e9 / (BASE_SIZE**2 / 2**20), 1),
         "train_gflop_per_item_1024": round(step_flops * (1024 / BASE_SIZE) ** 2 / 1e9, 1),
         "date": time.strftime("%Y-%m-%d"),
@@ -225,22 +223,41 @@ def _markdown_table(title: str, header: str, rows: list[str]) -> list[str]:
     ]
 
 
+def _gemm_line(runs: dict[str, dict[str, Any]]) -> str:
+    """``fp32 375 GFLOP/s (peak 390, spread 4%), bf16 ...``."""
+    return ", ".join(
+        f"{'fp32' if dtype == 'float32' else 'bf16'} {run['gflops']:.0f} GFLOP/s (peak "
+        f"{run['peak_gflops']:.0f}, {_spread(run)})"
+        for dtype, run in runs.items()
+    )
+
+
+def _spread(record: dict[str, Any]) -> str:
+    """How far the median is above the minimum, ``NOISY`` when it is too far to trust."""
+    return f"spread {record['spread']:.0%}{' NOISY' if record['noisy'] else ''}"
+
+
 def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
     """The human-readable tables of a suite run."""
     meta, records = result["meta"], result["records"]
     lines = [
         f"# relight benchmarks — {meta['gpu'] or meta['processor']}, {meta['threads']} "
         f"threads, torch {meta['torch']}",
-        f"GEMM: fp32 {meta['gemm_gflops']['float32']:.0f} GFLOP/s, bf16 "
-        f"{meta['gemm_gflops']['bfloat16']:.0f} GFLOP/s",
+        f"GEMM: {_gemm_line(meta['gemm'])}",
+        "",
+        f"Times are medians after a warm-up that runs until {STEADY_WINDOW} calls agree within "
+        f"{STEADY_SPREAD:.0%}; spread = (median - min) / min, NOISY above {NOISY_SPREAD:.0%} "
+        "(rerun on a quieter machine before trusting that row).",
     ]
     sections = [
         (
             "forward",
             "Inference (batch 1)",
-            "size | mode | median s | speed-up | GFLOP | GFLOP/s | of GEMM | peak MiB",
+            "size | mode | median s | min s | spread | speed-up | GFLOP | GFLOP/s | of GEMM | "
+            "peak MiB",
             lambda r: (
-                f"{r['size']}² | {r['mode']} | {r['median_s']:.3f} | "
+                f"{r['size']}² | {r['mode']} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
+                f"{_spread(r)[7:]} | "
                 f"{r['speedup']:.2f}x | {r['gflop']} | {r['gflops']} | {r['gemm_ratio']:.0%} | "
                 f"{r['peak_mem_mb']:.0f}"
             ),
@@ -248,10 +265,11 @@ def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
         (
             "train",
             "Training step (batch {batch}, model + full loss + AdamW)",
-            "size | mode | median s | speed-up | forward | loss | backward | optimizer | "
-            "loss share | GFLOP/s | of GEMM | peak MiB",
+            "size | mode | median s | min s | spread | speed-up | forward | loss | backward | "
+            "optimizer | loss share | GFLOP/s | of GEMM | peak MiB",
             lambda r: (
-                f"{r['size']}² | {r['mode']} | {r['median_s']:.2f} | "
+                f"{r['size']}² | {r['mode']} | {r['median_s']:.2f} | {r['min_s']:.2f} | "
+                f"{_spread(r)[7:]} | "
                 f"{r['speedup']:.2f}x | {r['forward_s']:.2f} | {r['loss_s']:.2f} | "
                 f"{r['backward_s']:.2f} | {r['optimizer_s']:.2f} | {r['loss_share']:.0%} | "
                 f"{r['gflops']} | {r['gemm_ratio']:.0%} | {r['peak_mem_mb']:.0f}"

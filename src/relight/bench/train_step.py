@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from relight.bench.forward import build_net
-from relight.bench.measure import current_memory_mb, peak_memory_mb, summary, sync
+from relight.bench.measure import current_memory_mb, peak_memory_mb, summary, sync, warm_up
 from relight.losses import CompositeLoss
 
 #: Training precisions: Lightning's names (``trainer.precision``).
@@ -53,8 +53,9 @@ def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     before = current_memory_mb(device)
-    splits = [step() for _ in range(spec["warmup"] + spec["repeats"])][spec["warmup"] :]
-    record = summary([sum(s) for s in splits])
+    warmup = warm_up(step, device, spec["warmup"], max_calls=10)
+    splits = [step() for _ in range(spec["repeats"])]
+    record = summary([sum(s) for s in splits], warmup)
     for i, phase in enumerate(PHASES):
         record[f"{phase}_s"] = round(statistics.median(s[i] for s in splits), 4)
     record["loss_share"] = round(record["loss_s"] / record["median_s"], 3)

@@ -27,7 +27,7 @@ def run(spec: dict) -> dict:
         return measure_train_step(spec)
     if bench == "gemm":
         dtype = getattr(torch, spec["dtype"])
-        return {"gflops": round(gemm_gflops(spec["n"], dtype, device), 1)}
+        return gemm_gflops(spec["n"], dtype, device)
     if bench == "forward_flops":
         from relight.bench.forward import build_net
 

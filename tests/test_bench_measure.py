@@ -1,0 +1,62 @@
+"""The benchmark's measurement rules (fast, no timing): warm-up until the times settle,
+median and minimum, rows on a noisy machine flagged."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from relight.bench import measure
+from relight.bench.suite import _spread
+
+CPU = torch.device("cpu")
+
+
+def fake_times(monkeypatch, seconds: list[float]) -> list[int]:
+    """``measure.timed`` returns these times, one call after another; returns the call log."""
+    calls: list[int] = []
+    it = iter(seconds)
+
+    def timed(fn, device, repeats, warmup):  # noqa: ANN001, ANN202
+        calls.append(repeats)
+        return [next(it) for _ in range(repeats)]
+
+    monkeypatch.setattr(measure, "timed", timed)
+    return calls
+
+
+def test_warm_up_runs_until_the_times_settle(monkeypatch):
+    # oneDNN bf16-cl on a CPU: slow first calls, then steady
+    fake_times(monkeypatch, [3.2, 2.9, 1.5, 0.90, 0.88, 0.87, 0.87, 0.87])
+    assert measure.warm_up(lambda: None, CPU, min_calls=1) == 6  # 0.90, 0.88, 0.87 agree
+    fake_times(monkeypatch, [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert measure.warm_up(lambda: None, CPU, min_calls=4) == 4  # at least min_calls
+    fake_times(monkeypatch, [1.0, 2.0] * 20)
+    assert measure.warm_up(lambda: None, CPU, min_calls=1, max_calls=7) == 7  # never settles
+
+
+def test_warm_up_stops_after_its_time_budget(monkeypatch):
+    fake_times(monkeypatch, [1.0, 2.0] * 20)
+    clock = iter(range(100))
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: float(next(clock)))
+    assert measure.warm_up(lambda: None, CPU, min_calls=1, max_seconds=2.5) == 3
+
+
+def test_summary_flags_a_noisy_row():
+    noisy = measure.summary([3.22, 0.87, 3.40], warmup=1)  # the issue's bf16-cl 256² row
+    assert noisy["median_s"] == 3.22 and noisy["min_s"] == 0.87 and noisy["noisy"]
+    assert noisy["spread"] == pytest.approx((3.22 - 0.87) / 0.87, abs=1e-3)
+    assert "NOISY" in _spread(noisy)
+    steady = measure.summary([1.00, 1.02, 1.05], warmup=4)
+    assert steady["spread"] == 0.02 and not steady["noisy"] and steady["warmup"] == 4
+    assert _spread(steady) == "spread 2%"
+
+
+def test_gemm_is_measured_like_every_row(monkeypatch):
+    n = 1000
+    fake_times(monkeypatch, [1.0, 0.5, 0.5, 0.5, 0.5, 0.4, 0.6, 0.5, 0.5])
+    record = measure.gemm_gflops(n, torch.float32, CPU)
+    assert record["warmup"] == 4  # 1.0, then three agreeing calls
+    assert record["gflops"] == 4.0  # 2 n³ FLOP in the median of 5 repeats, 0.5 s
+    assert record["peak_gflops"] == 5.0  # in the fastest, 0.4 s
+    assert not record["noisy"]
