@@ -13,7 +13,7 @@ test test-suite test-package test-fast: export WANDB_MODE := disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train eval predict export-onnx sweep-ablation report wandb-sync test test-suite test-package wheel lock test-fast lint format bench bench-gpu bench-data data check-data clean
+.PHONY: help install train eval predict export-onnx sweep-ablation report wandb-sync test test-suite test-package wheel lock test-fast lint format bench bench-gpu profile profile-gpu bench-data data check-data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -84,6 +84,12 @@ bench: install  ## the benchmark table on this CPU (~10 min): inference per mode
 
 bench-gpu: install  ## the same on one CUDA GPU (a few minutes) -> benchmarks/gpu.{json,md}
 	$(BIN)/relight-bench suite --profile gpu --output benchmarks/gpu.json --table benchmarks/gpu.md $(ARGS)
+
+profile: install  ## one training step (256², batch 3, fp32) under torch.profiler on this CPU -> benchmarks/profile-cpu.{json,md}
+	$(BIN)/relight-bench profile --device cpu --size 256 --output benchmarks/profile-cpu.json --table benchmarks/profile-cpu.md $(ARGS)
+
+profile-gpu: install  ## the paper's step (1024², batch 3, bf16-mixed, channels_last) under torch.profiler on one GPU -> benchmarks/profile-gpu.{json,md}
+	$(BIN)/relight-bench profile --device cuda --size 1024 --precision bf16-mixed --channels-last --output benchmarks/profile-gpu.json --table benchmarks/profile-gpu.md $(ARGS)
 
 bench-data: install  ## data-loader items/s at 1024² and 256², with/without cache, 0 and 2 workers
 	$(BIN)/relight-bench data --sizes 1024 256 --workers 0 2 --output benchmarks/data.json

@@ -60,3 +60,41 @@ def test_gemm_is_measured_like_every_row(monkeypatch):
     assert record["gflops"] == 4.0  # 2 n³ FLOP in the median of 5 repeats, 0.5 s
     assert record["peak_gflops"] == 5.0  # in the fastest, 0.4 s
     assert not record["noisy"]
+
+
+def test_profile_of_a_training_step_on_cpu():
+    """relight-bench profile: the operators with the most self time, sorted, with their
+    share of the step."""
+    from relight.bench.profile import format_profile, profile_train_step
+
+    spec = dict(device="cpu", size=64, batch=1, precision="32-true", encoder="resnet18")
+    record = profile_train_step({**spec, "steps": 1, "top": 5, "warmup": 1})
+    ops = record["ops"]
+    assert len(ops) == 5 and record["step_s"] > 0 and record["warmup"] >= 1
+    assert [op["self_ms_per_step"] for op in ops] == sorted(
+        (op["self_ms_per_step"] for op in ops), reverse=True
+    )
+    assert any("conv" in op["name"] for op in ops[:2])  # S3Net is convolutions
+    assert 0 < sum(op["share"] for op in ops) <= 1
+    table = format_profile(record)
+    assert "| CPU operators (most self time) |" in table and ops[0]["name"] in table
+
+
+def test_kernel_timeline_counts_busy_time_and_gaps():
+    """Overlapping kernels count once; the gaps between them are the idle time."""
+    from types import SimpleNamespace
+
+    from relight.bench.profile import _kernel_timeline
+
+    def kernel(start: float, end: float) -> SimpleNamespace:
+        span = SimpleNamespace(start=start, end=end)
+        return SimpleNamespace(device_type=torch.autograd.DeviceType.CUDA, time_range=span)
+
+    host = SimpleNamespace(device_type=torch.autograd.DeviceType.CPU, time_range=None)
+    events = [kernel(0, 10), kernel(5, 20), kernel(50, 60), host, kernel(100, 130)]
+    timeline = _kernel_timeline(events, wall_us=200.0, steps=2)
+    assert timeline == {
+        "kernels_per_step": 2.0,
+        "device_busy_share": (20 + 10 + 30) / 200,
+        "longest_gaps_us": [40.0, 30.0],
+    }

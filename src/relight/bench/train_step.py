@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,19 +19,41 @@ PRECISIONS = {"32-true": None, "bf16-mixed": torch.bfloat16}
 PHASES = ("forward", "loss", "backward", "optimizer")
 
 
-def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
-    """Median step time and its split at ``spec['size']``², batch ``spec['batch']``."""
+@dataclass
+class TrainStep:
+    """What one benchmarked training step works on (see :func:`build_train_step`)."""
+
+    device: torch.device
+    net: torch.nn.Module
+    loss: CompositeLoss
+    optimizer: torch.optim.Optimizer
+    x: torch.Tensor
+    target: torch.Tensor
+    dtype: torch.dtype | None  # the autocast dtype, None for float32
+
+
+def build_train_step(spec: dict[str, Any]) -> TrainStep:
+    """The paper's model (random weights), its full composite loss (a random VGG19 costs
+    what the ImageNet one costs) and AdamW, on random batches of ``spec['batch']`` inputs
+    of ``spec['size']``², at ``spec['precision']`` (Lightning's name), channels_last and
+    activation checkpointing as ``spec`` says."""
     device = torch.device(spec["device"])
     net = build_net(spec, activation_checkpointing=spec.get("checkpointing", False))
     layout = torch.channels_last if spec.get("channels_last") else torch.contiguous_format
     net = net.to(device).train().to(memory_format=layout)
-    # the paper's loss; VGG19 with random weights costs what the ImageNet one costs
     loss = CompositeLoss(vgg_weights="none", allow_random_init=True).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.5, 0.999))
     size, batch = spec["size"], spec["batch"]
     x = torch.rand(batch, 8, size, size, device=device).contiguous(memory_format=layout)
     target = torch.rand(batch, 3, size, size, device=device)
-    dtype = PRECISIONS[spec["precision"]]
+    return TrainStep(device, net, loss, optimizer, x, target, PRECISIONS[spec["precision"]])
+
+
+def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
+    """Median step time and its split at ``spec['size']``², batch ``spec['batch']``."""
+    parts = build_train_step(spec)
+    device, net, loss, optimizer = parts.device, parts.net, parts.loss, parts.optimizer
+    x, target, dtype = parts.x, parts.target, parts.dtype
 
     def step() -> list[float]:
         marks = [time.perf_counter()]

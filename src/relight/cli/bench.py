@@ -1,4 +1,4 @@
-"""``relight-bench suite|data|check``: benchmarks, one JSON record per measurement.
+"""``relight-bench suite|data|check|profile``: benchmarks, one JSON record per measurement.
 
 - ``relight-bench suite`` (``make bench``, ``make bench-gpu``): inference latency per
   execution mode and size, training steps with their forward/loss/backward/optimizer
@@ -6,6 +6,9 @@
   each mode's output difference, and data-loader items/s. Record schema: docs/performance.md.
 - ``relight-bench data``: data-loader items/s only.
 - ``relight-bench check``: ``relight-data check`` files/s per worker process.
+- ``relight-bench profile``: one training step under ``torch.profiler``: the operators
+  with the most self time, kernel launches per step, the GPU's idle share
+  (:mod:`relight.bench.profile`).
 """
 
 from __future__ import annotations
@@ -94,8 +97,32 @@ def main(argv: list[str] | None = None) -> None:
     chk.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     chk.add_argument("--repeats", type=int, default=3, help="runs per worker count (best kept)")
     chk.add_argument("--output", type=Path, help="also write the records to this JSON file")
+    prof = sub.add_parser("profile", help="one training step under torch.profiler")
+    prof.add_argument("--device", default="cpu", help="cpu or cuda")
+    prof.add_argument("--size", type=int, default=256, help="side of the square inputs")
+    prof.add_argument("--batch", type=int, default=3)
+    prof.add_argument("--precision", choices=["32-true", "bf16-mixed"], default="32-true")
+    prof.add_argument("--channels-last", action="store_true")
+    prof.add_argument("--encoder", default="res2net101d", help="timm encoder of the model")
+    prof.add_argument("--steps", type=int, default=3, help="steps profiled (after warm-up)")
+    prof.add_argument("--top", type=int, default=15, help="operators listed")
+    prof.add_argument("--output", type=Path, help="also write the record to this JSON file")
+    prof.add_argument("--table", type=Path, help="also write the markdown table here")
     args = parser.parse_args(argv)
 
+    if args.bench == "profile":
+        from relight.bench.profile import format_profile, profile_train_step
+        from relight.evaluation import pick_device
+
+        pick_device(args.device)  # a clear error when CUDA is asked for and absent
+        record = profile_train_step(vars(args))
+        table = format_profile(record)
+        print(table)
+        if args.output:
+            write_text_atomic(args.output, json.dumps(record, indent=2))
+        if args.table:
+            write_text_atomic(args.table, table + "\n")
+        return
     if args.bench in ("check", "data"):
         from relight.bench.check import check
         from relight.bench.data import data

@@ -1,0 +1,134 @@
+"""Where a training step's time goes: one step of :mod:`relight.bench.train_step` under
+``torch.profiler`` (``relight-bench profile``).
+
+It reports the operators with the most self time on the device that runs the step (CUDA
+kernels on a GPU, CPU operators otherwise), the kernel launches per step, and, on a GPU,
+how much of the step's wall time no kernel ran (launch overhead and host-device syncs show
+there): what to remove first.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from relight.bench.measure import sync, warm_up
+from relight.bench.train_step import build_train_step
+
+
+def profile_train_step(spec: dict[str, Any]) -> dict[str, Any]:
+    """Profile ``spec['steps']`` training steps after a warm-up; returns the per-step wall
+    time, the top ``spec['top']`` operators by self device time and, on CUDA, the kernels'
+    busy share of the wall time and the longest idle gaps."""
+    parts = build_train_step(spec)
+    device = parts.device
+    autocast = dict(dtype=parts.dtype or torch.float32, enabled=parts.dtype is not None)
+
+    def step() -> None:
+        with torch.autocast(device.type, **autocast):
+            prediction = parts.net(parts.x)
+            total, _ = parts.loss(prediction.float(), parts.target)
+        total.backward()
+        parts.optimizer.step()
+        parts.optimizer.zero_grad(set_to_none=True)
+
+    warmup = warm_up(step, device, spec.get("warmup", 2), max_calls=10)
+    steps = spec.get("steps", 3)
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync(device)
+        wall = (time.perf_counter() - start) / steps
+    events = prof.key_averages()
+    self_time = _self_device_us if cuda else (lambda e: e.self_cpu_time_total)
+    total_us = sum(self_time(e) for e in events) or 1.0
+    top = sorted(events, key=self_time, reverse=True)[: spec.get("top", 15)]
+    record: dict[str, Any] = {
+        "bench": "profile",
+        "device": str(device),
+        "size": spec["size"],
+        "batch": spec["batch"],
+        "precision": spec["precision"],
+        "channels_last": bool(spec.get("channels_last")),
+        "steps": steps,
+        "warmup": warmup,
+        "step_s": round(wall, 4),
+        "ops": [
+            {
+                "name": e.key,
+                "calls_per_step": round(e.count / steps, 1),
+                "self_ms_per_step": round(self_time(e) / 1000 / steps, 3),
+                "share": round(self_time(e) / total_us, 4),
+            }
+            for e in top
+        ],
+    }
+    if cuda:
+        record.update(_kernel_timeline(prof.events(), wall * steps * 1e6, steps))
+    return record
+
+
+def _self_device_us(event: Any) -> float:
+    """Self time on the GPU (the attribute was renamed in torch 2.4)."""
+    value = getattr(event, "self_device_time_total", None)
+    return float(value if value is not None else event.self_cuda_time_total)
+
+
+def _kernel_timeline(events: Any, wall_us: float, steps: int) -> dict[str, Any]:
+    """Kernel launches per step, the share of the wall time some kernel ran, the longest
+    gaps between kernels (µs)."""
+    spans = sorted(
+        (e.time_range.start, e.time_range.end)
+        for e in events
+        if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA
+    )
+    busy, gaps, end = 0.0, [], None
+    for start, stop in spans:
+        if end is not None and start > end:
+            gaps.append(start - end)
+        if end is None or start > end:
+            busy += stop - start
+        elif stop > end:
+            busy += stop - end
+        end = stop if end is None else max(end, stop)
+    return {
+        "kernels_per_step": round(len(spans) / steps, 1),
+        "device_busy_share": round(min(busy / wall_us, 1.0), 4) if wall_us else None,
+        "longest_gaps_us": [round(g, 1) for g in sorted(gaps, reverse=True)[:5]],
+    }
+
+
+def format_profile(record: dict[str, Any]) -> str:
+    """The markdown table of a profile record."""
+    where = "GPU kernels" if record["device"].startswith("cuda") else "CPU operators"
+    lines = [
+        f"## One training step, {record['size']}² batch {record['batch']}, "
+        f"{record['precision']}{' channels_last' if record['channels_last'] else ''} on "
+        f"{record['device']}: {record['step_s']:.3f} s (mean of {record['steps']} steps after "
+        f"{record['warmup']} warm-up)",
+        "",
+    ]
+    if "kernels_per_step" in record:
+        lines += [
+            f"{record['kernels_per_step']:.0f} kernels per step; a kernel runs during "
+            f"{record['device_busy_share']:.0%} of the wall time; longest gaps (µs): "
+            f"{', '.join(str(g) for g in record['longest_gaps_us'])}",
+            "",
+        ]
+    lines += [
+        f"| {where} (most self time) | calls per step | ms per step | share |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{op['name'][:70]}` | {op['calls_per_step']} | {op['self_ms_per_step']:.2f} | "
+        f"{op['share']:.1%} |"
+        for op in record["ops"]
+    ]
+    return "\n".join(lines)
