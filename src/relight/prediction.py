@@ -10,6 +10,7 @@ import json
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,22 +26,38 @@ from relight.evaluation import format_table, mean_results, score_rows
 from relight.files import ensure_writable_dir, write_text_atomic
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
-from relight.models.execution import prepare
+from relight.models.execution import BF16_TOLERANCE, prepare
 from relight.models.monocular_depth import DEFAULT_DEPTH_MODEL, MonocularDepth, load_depth_model
 from relight.models.s3net import batch_input
 from relight.panels import save_png
 from relight.submission import submission_readme, write_submission
 
-#: ``--precision`` picks the fastest execution mode of that precision (relight.models.execution)
-PRECISIONS = {"fp32": "eager-fp32", "bf16": "bf16-cl"}
+#: ``--precision`` picks the fastest execution mode of that precision (relight.models.execution);
+#: ``auto`` is resolved by :func:`auto_mode`
+PRECISIONS = {"fp32": "eager-fp32", "bf16": "bf16-cl", "auto": "auto"}
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bfloat16 natively (tensor cores): CUDA GPUs from Ampere on.
+    A CPU may too (AVX-512 BF16, AMX), but there ``auto`` stays fp32: bf16 on a CPU is
+    asked for by name (``--precision bf16``)."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def auto_mode(device: torch.device) -> str:
+    """``--precision auto``: the fastest mode the bench measured on such a device whose
+    output stays within :data:`~relight.models.execution.BF16_TOLERANCE` (``bf16-cl`` on a
+    GPU with native bfloat16, checked against fp32 on the first image), else eager fp32."""
+    return "bf16-cl" if native_bf16(device) else "eager-fp32"
 
 
 @dataclass
 class Predictor:
     """S3Net on a device, at a precision, under a size policy; call it on an item.
 
-    ``precision``: ``fp32`` or ``bf16`` (bfloat16 autocast with channels_last, the fastest
-    bf16 mode), or any execution mode name of :mod:`relight.models.execution`. Depth maps
+    ``precision``: ``fp32``, ``bf16`` (bfloat16 autocast with channels_last, the fastest
+    bf16 mode), ``auto`` (:func:`auto_mode`), or any execution mode name of
+    :mod:`relight.models.execution`. Depth maps
     a pair lacks are estimated with ``depth_model`` (a name or folder for
     :func:`~relight.models.monocular_depth.load_depth_model`, or a loaded model) and
     written to ``save_depth`` when given.
@@ -56,6 +73,10 @@ class Predictor:
 
     def __post_init__(self) -> None:
         self.mode = PRECISIONS.get(self.precision, self.precision)
+        self.unverified = self.mode == "auto"  # auto's choice is checked on the first image
+        if self.mode == "auto":
+            self.mode = auto_mode(self.device)
+        self.unverified = self.unverified and self.mode != "eager-fp32"
         self.policy.check(self.net.min_size)
         self.forward = prepare(self.net, self.mode, self.device)  # ValueError for unknown modes
 
@@ -65,12 +86,38 @@ class Predictor:
         start = time.perf_counter()
         batch = {k: v[None].to(self.device) for k, v in item.items() if torch.is_tensor(v)}
         x = batch_input(batch, self.net.config.depth)
-        out = relight_any_size(self.forward, x, self.policy, self.net.min_size, self.tile_progress)[
-            0
-        ].cpu()
+        out = self._relight(x)
+        if self.unverified:
+            out = self._verify_auto(x, out)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return out, time.perf_counter() - start
+
+    def _relight(self, x: torch.Tensor) -> torch.Tensor:
+        return relight_any_size(
+            self.forward, x, self.policy, self.net.min_size, self.tile_progress
+        )[0].cpu()
+
+    def _verify_auto(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``auto`` keeps its bf16 mode only when the first image's output is within the
+        tolerance of fp32's (returns ``out``); otherwise it says so, runs fp32 from then on
+        and returns fp32's output."""
+        self.unverified = False
+        reference = relight_any_size(
+            prepare(self.net, "eager-fp32", self.device), x, self.policy, self.net.min_size
+        )[0].cpu()
+        difference = (out - reference).abs().mean().item()
+        if difference <= BF16_TOLERANCE["mean_abs"]:
+            self.forward = prepare(self.net, self.mode, self.device)  # its layout back
+            return out
+        warnings.warn(
+            f"--precision auto: {self.mode} moved the first image by {difference:.4f} (mean "
+            f"abs) from fp32, over the {BF16_TOLERANCE['mean_abs']} tolerance: running fp32",
+            stacklevel=3,
+        )
+        self.mode = "eager-fp32"
+        self.forward = prepare(self.net, self.mode, self.device)
+        return reference
 
     def depth_estimator(self, pairs: Sequence[PairFiles]) -> MonocularDepth | None:
         """The monocular depth model (loaded once, before any work) when the network takes

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from relight import prediction
 from relight.any_size import SizePolicy
 from relight.checkpoints import CheckpointError, net_from_any_checkpoint
 from relight.cli.predict import main
@@ -387,3 +388,43 @@ def test_guide_depth_in_another_convention(tmp_path, small_net, small_checkpoint
         )
     assert stopped.value.code == 1
     assert "guide_depth.npy: a 'disparity' depth map" in capsys.readouterr().err
+
+
+def auto_item() -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(3)
+    shapes = {"input": 3, "guide": 3, "input_depth": 1, "guide_depth": 1}
+    return {k: torch.rand(c, 48, 64, generator=generator) for k, c in shapes.items()}
+
+
+def test_precision_auto_is_fp32_without_native_bf16():
+    net = small_s3net()
+    auto = Predictor(net, precision="auto")
+    assert auto.mode == "eager-fp32" and not auto.unverified  # a CPU: bf16 only by name
+    out, _ = auto(auto_item())
+    assert torch.equal(out, Predictor(small_s3net(), precision="fp32")(auto_item())[0])
+
+
+def test_precision_auto_keeps_bf16_within_the_tolerance(monkeypatch):
+    """As on a GPU with native bf16 (the check is the same on this CPU)."""
+    monkeypatch.setattr(prediction, "native_bf16", lambda device: True)
+    auto = Predictor(small_s3net(), precision="auto")
+    assert auto.mode == "bf16-cl" and auto.unverified
+    out, _ = auto(auto_item())
+    bf16, _ = Predictor(small_s3net(), precision="bf16")(auto_item())
+    fp32, _ = Predictor(small_s3net(), precision="fp32")(auto_item())
+    assert auto.mode == "bf16-cl" and not auto.unverified
+    assert torch.equal(out, bf16) and not torch.equal(out, fp32)
+    conv = next(p for p in auto.net.parameters() if p.dim() == 4)  # its layout is back
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(auto(auto_item())[0], bf16)  # later images: bf16, unchecked
+
+
+def test_precision_auto_falls_back_to_fp32_over_the_tolerance(monkeypatch):
+    monkeypatch.setattr(prediction, "native_bf16", lambda device: True)
+    monkeypatch.setitem(BF16_TOLERANCE, "mean_abs", 0.0)
+    auto = Predictor(small_s3net(), precision="auto")
+    with pytest.warns(UserWarning, match="--precision auto: bf16-cl moved the first image"):
+        out, _ = auto(auto_item())
+    fp32, _ = Predictor(small_s3net(), precision="fp32")(auto_item())
+    assert auto.mode == "eager-fp32" and torch.equal(out, fp32)
+    assert torch.equal(auto(auto_item())[0], fp32)

@@ -161,9 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--precision",
         choices=[*PRECISIONS, *MODES],
-        default="fp32",
-        help="fp32, or bf16 (bfloat16 autocast + channels_last, ~3.5x faster on a CPU with "
-        f"AVX-512 BF16; {BF16_TOLERANCE_TEXT}); or an execution mode name",
+        default="auto",
+        help="auto (bf16 on a GPU with native bfloat16, kept when the first image is within "
+        "the tolerance of fp32, else fp32), fp32, or bf16 (bfloat16 autocast + channels_last, "
+        f"~3.5x faster on a CPU with AVX-512 BF16; {BF16_TOLERANCE_TEXT}); or an execution "
+        "mode name",
     )
     run.add_argument("--threads", type=int, help="CPU threads for torch")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-image lines")
@@ -219,7 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"{describe_checkpoint(args.checkpoint)}\n  {kind} checkpoint: encoder "
-        f"{net.config.encoder}, {switches}; on {predictor.device}, {args.precision}",
+        f"{net.config.encoder}, {switches}; on {predictor.device}, {args.precision}"
+        f"{f' ({predictor.mode})' if args.precision == 'auto' else ''}",
         file=sys.stderr,
     )
     if args.pairs is None:
