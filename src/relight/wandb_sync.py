@@ -47,29 +47,20 @@ def is_synced(run: Path) -> bool:
     return any(run.glob("run-*.wandb.synced"))
 
 
-def sync_command(runs: Sequence[Path], dry_run: bool = False) -> list[str]:
-    """``wandb sync [--dry-run] RUN...`` with this Python's wandb."""
-    return [
-        sys.executable,
-        "-m",
-        "wandb",
-        "sync",
-        *(["--dry-run"] if dry_run else []),
-        *map(str, runs),
-    ]
+def sync_command(runs: Sequence[Path]) -> list[str]:
+    """``wandb sync RUN...`` with this Python's wandb (it skips runs uploaded before)."""
+    return [sys.executable, "-m", "wandb", "sync", *map(str, runs)]
 
 
-def sync_offline_runs(runs: Sequence[Path], dry_run: bool = False) -> int:
-    """Upload ``runs`` with ``wandb sync`` (runs synced before are skipped by wandb); with
-    ``dry_run`` only say what would be uploaded. Returns wandb's exit status. Raises
+def sync_offline_runs(runs: Sequence[Path]) -> int:
+    """Upload ``runs`` with ``wandb sync``; returns its exit status. Raises
     ``ConnectionError`` within seconds when the W&B server cannot be reached (instead of
     wandb's minutes of retries)."""
-    if not dry_run:
-        host = unreachable_wandb_server()
-        if host is not None:
-            raise ConnectionError(
-                f"the W&B server {host} cannot be reached: nothing uploaded. The runs stay "
-                "offline on disk; sync again when it can be reached (or fix the network/"
-                "WANDB_BASE_URL)."
-            )
-    return subprocess.run(sync_command(runs, dry_run), check=False).returncode
+    host = unreachable_wandb_server()
+    if host is not None:
+        raise ConnectionError(
+            f"the W&B server {host} cannot be reached: nothing uploaded. The runs stay "
+            "offline on disk; sync again when it can be reached (or fix the network/"
+            "WANDB_BASE_URL)."
+        )
+    return subprocess.run(sync_command(runs), check=False).returncode

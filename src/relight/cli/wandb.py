@@ -3,7 +3,8 @@
 
 ``relight-wandb sync [FOLDER]`` uploads every offline W&B run under FOLDER (a sweep,
 ``logs/train/multiruns/<time>``, or one run folder; default ``logs``) with ``wandb sync``,
-naming each run first; runs uploaded before are skipped. ``--dry-run`` only lists them.
+naming each run first; runs uploaded before are skipped. ``--dry-run`` only lists them and
+prints the ``wandb sync`` command it would run.
 Exit status: wandb's (0 when everything was uploaded), 1 when the W&B server cannot be
 reached, 2 for a usage error.
 """
@@ -11,10 +12,11 @@ reached, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from relight.cli.errors import Parser, console_script, fail
-from relight.wandb_sync import is_synced, offline_runs, sync_offline_runs
+from relight.wandb_sync import is_synced, offline_runs, sync_command, sync_offline_runs
 
 PROG = "relight-wandb"
 
@@ -38,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a sweep (logs/train/multiruns/<time>), a run folder, or logs (the default)",
     )
     sync.add_argument(
-        "--dry-run", action="store_true", help="list the runs wandb would upload; upload nothing"
+        "--dry-run", action="store_true", help="list the runs and the wandb command; upload nothing"
     )
     return parser
 
@@ -60,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} offline W&B run(s) under {args.folder}:")
     for run in runs:
         print(f"  {run}" + ("  (uploaded before: skipped)" if is_synced(run) else ""))
-    status = sync_offline_runs(runs, dry_run=args.dry_run)  # ConnectionError: one line, 1
+    if args.dry_run:
+        print(f"would run: {shlex.join(sync_command(runs))}")
+        return 0
+    status = sync_offline_runs(runs)  # ConnectionError: one line, exit status 1
     if status:
         fail(PROG, f"wandb sync failed (exit status {status})", status)
     return 0
