@@ -264,35 +264,30 @@ def _unknown_keys(node: Any, where: str) -> list[str]:
 
 def _out_of_range(cfg: DictConfig) -> list[str]:
     """Values the constructors would refuse, checked by the same functions they use."""
-    checks = []
+    problems = []
     data = cfg.get("data")
     if isinstance(data, DictConfig):
-        checks.append(lambda: check_image_size(data.get("image_size")))
-        for key in ("batch_size",):
-            value = data.get(key)
-            if isinstance(value, int) and value < 1:
-                checks.append(
-                    lambda key=key, value=value: _fail(f"data.{key} must be >= 1, got {value}")
-                )
+        problems += _refused(check_image_size, data.get("image_size"))
+        batch_size = data.get("batch_size")
+        if isinstance(batch_size, int) and batch_size < 1:
+            problems.append(f"data.batch_size must be >= 1, got {batch_size}")
     if cfg.get("image_size") is not None:  # relight-eval's own
-        checks.append(lambda: check_image_size(cfg.image_size))
+        problems += _refused(check_image_size, cfg.image_size)
     loss = cfg.get("loss")
     if isinstance(loss, DictConfig) and "charbonnier" in loss:
         weights = {k: loss[k] for k in ("charbonnier", "wssim", "perceptual")}
         weights.update({k: v.weight for k, v in (loss.get("extra_terms") or {}).items()})
-        checks.append(lambda: check_loss_weights(weights))
-    optimizer = OmegaConf.select(cfg, "model.optimizer")
-    if isinstance(optimizer, DictConfig) and isinstance(optimizer.get("lr"), float | int):
-        if optimizer.lr <= 0:
-            checks.append(lambda: _fail(f"model.optimizer.lr must be > 0, got {optimizer.lr}"))
-    problems = []
-    for check in checks:
-        try:
-            check()
-        except ValueError as error:
-            problems.append(str(error))
+        problems += _refused(check_loss_weights, weights)
+    lr = OmegaConf.select(cfg, "model.optimizer.lr")
+    if isinstance(lr, float | int) and lr <= 0:
+        problems.append(f"model.optimizer.lr must be > 0, got {lr}")
     return problems
 
 
-def _fail(message: str) -> None:
-    raise ValueError(message)
+def _refused(check: Callable[[Any], Any], value: Any) -> list[str]:
+    """``[message]`` when ``check(value)`` raises ``ValueError``, else ``[]``."""
+    try:
+        check(value)
+    except ValueError as error:
+        return [str(error)]
+    return []

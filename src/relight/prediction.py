@@ -73,10 +73,10 @@ class Predictor:
 
     def __post_init__(self) -> None:
         self.mode = PRECISIONS.get(self.precision, self.precision)
-        self.unverified = self.mode == "auto"  # auto's choice is checked on the first image
-        if self.mode == "auto":
+        auto = self.mode == "auto"
+        if auto:
             self.mode = auto_mode(self.device)
-        self.unverified = self.unverified and self.mode != "eager-fp32"
+        self.unverified = auto and self.mode != "eager-fp32"  # checked on the first image
         self.policy.check(self.net.min_size)
         self.forward = prepare(self.net, self.mode, self.device)  # ValueError for unknown modes
 
@@ -103,7 +103,7 @@ class Predictor:
         tolerance of fp32's (returns ``out``); otherwise it says so, runs fp32 from then on
         and returns fp32's output."""
         self.unverified = False
-        reference = relight_any_size(
+        reference = relight_any_size(  # without a second progress bar
             prepare(self.net, "eager-fp32", self.device), x, self.policy, self.net.min_size
         )[0].cpu()
         difference = (out - reference).abs().mean().item()

@@ -67,7 +67,7 @@ def newest_complete_checkpoint(
     :func:`close_run`). A truncated file is reported with a warning and the next older
     checkpoint is taken instead.
     """
-    found = {p.resolve(): p for pattern in patterns for p in root.glob(pattern)}  # latest/ links
+    found = {p.resolve() for pattern in patterns for p in root.glob(pattern)}  # latest/ links
     candidates = [
         p
         for p in found

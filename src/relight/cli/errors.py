@@ -28,6 +28,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     OSError,
     ValueError,
     WeightsUnavailableError,
+    DeviceUnavailableError,
     FloatingPointError,
     torch.cuda.OutOfMemoryError,
 )
@@ -70,7 +71,7 @@ def fail(prog: str, message: object, status: int = 1) -> NoReturn:
 
 def expected(error: BaseException) -> bool:
     """Whether ``error`` is a user's problem (see :data:`EXPECTED`) rather than a bug."""
-    return isinstance(error, (*EXPECTED, DeviceUnavailableError))
+    return isinstance(error, EXPECTED)
 
 
 def console_script(prog: str) -> Callable[[Main], Main]:
