@@ -29,3 +29,31 @@ def s3net():
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
+
+
+#: A tiny mini-VIDIT: 3 training scenes, 2 validation and 2 shifted scenes with 4 pairs
+#: each, 32², 4 samples per pixel, 2 x 4 lightings.
+TINY_RENDER = dict(
+    size=32,
+    train_scenes=3,
+    val_scenes=2,
+    pairs_per_val_scene=4,
+    shifted_scenes=2,
+    pairs_per_shifted_scene=4,
+    spp=4,
+    temperatures=(2500, 6500),
+    directions=("N", "E", "S", "W"),
+    workers=1,
+    variant="scalar_rgb",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_minividit(tmp_path_factory):
+    """``(folder, settings, summary)`` of one tiny mini-VIDIT render (needs mitsuba)."""
+    pytest.importorskip("mitsuba")
+    from relight.data.synthetic import RenderSettings, render_minividit
+
+    out = tmp_path_factory.mktemp("minividit")
+    settings = RenderSettings(**TINY_RENDER)
+    return out, settings, render_minividit(out, settings, progress=False)

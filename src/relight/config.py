@@ -20,11 +20,13 @@ from hydra.utils import get_object
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from relight.data import MiniVIDITDataModule, VIDITDataModule
+from relight.data.augment import JointAugmentation
 from relight.data.transforms import check_image_size
 from relight.losses import CompositeLoss
 from relight.losses.composite import check_loss_weights
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
+from relight.models.s3net import check_residual_form
 from relight.module import RelightModule
 from relight.signatures import signature_dataclass
 
@@ -40,9 +42,14 @@ class ExtraLossTermConfig:
 # Each schema is read off its constructor (relight.signatures), so every default is said
 # once, in the signature; the YAML files hold the choices of a setting (the paper's, the
 # CPU recipe's), not the defaults again.
-VIDITDataConfig = signature_dataclass("VIDITDataConfig", VIDITDataModule, hydra_target=True)
+#: ``data.augment``: its keys are JointAugmentation's (a typo is an error at composition).
+AugmentConfig = signature_dataclass("AugmentConfig", JointAugmentation)
+_DATA_NODES = {"types_": {"augment": AugmentConfig}, "defaults": {"augment": AugmentConfig()}}
+VIDITDataConfig = signature_dataclass(
+    "VIDITDataConfig", VIDITDataModule, hydra_target=True, **_DATA_NODES
+)
 MiniVIDITDataConfig = signature_dataclass(
-    "MiniVIDITDataConfig", MiniVIDITDataModule, hydra_target=True
+    "MiniVIDITDataConfig", MiniVIDITDataModule, hydra_target=True, **_DATA_NODES
 )
 NetConfig = signature_dataclass("NetConfig", S3Net, hydra_target=True)
 #: The paper's optimiser; every AdamW argument (``fused``, ``foreach``, ...) is a key.
@@ -139,7 +146,7 @@ class EvalConfig:
     seed: int = 12345
     pairs_dir: str | None = None
     gt_dir: str | None = None
-    split: str = "val"
+    split: str = "val"  # val, test or shifted
     image_size: int | None = None
     batch_size: int = 4
     device: str = "auto"
@@ -271,6 +278,9 @@ def _out_of_range(cfg: DictConfig) -> list[str]:
         batch_size = data.get("batch_size")
         if isinstance(batch_size, int) and batch_size < 1:
             problems.append(f"data.batch_size must be >= 1, got {batch_size}")
+        augment = data.get("augment")
+        if isinstance(augment, DictConfig):
+            problems += _refused(_check_augment, (augment, data.get("image_size")))
     if cfg.get("image_size") is not None:  # relight-eval's own
         problems += _refused(check_image_size, cfg.image_size)
     loss = cfg.get("loss")
@@ -278,10 +288,21 @@ def _out_of_range(cfg: DictConfig) -> list[str]:
         weights = {k: loss[k] for k in ("charbonnier", "wssim", "perceptual")}
         weights.update({k: v.weight for k, v in (loss.get("extra_terms") or {}).items()})
         problems += _refused(check_loss_weights, weights)
+    residual_form = OmegaConf.select(cfg, "model.net.residual_form")
+    if isinstance(residual_form, str):
+        problems += _refused(check_residual_form, residual_form)
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if isinstance(lr, float | int) and lr <= 0:
         problems.append(f"model.optimizer.lr must be > 0, got {lr}")
     return problems
+
+
+def _check_augment(node_and_size: tuple[DictConfig, Any]) -> None:
+    """``data.augment`` as the data module checks it (values, a crop that fits)."""
+    node, image_size = node_and_size
+    augment = JointAugmentation.from_config(OmegaConf.to_container(node, resolve=True))
+    if augment is not None and isinstance(image_size, int):
+        augment.check_size(image_size)
 
 
 def _refused(check: Callable[[Any], Any], value: Any) -> list[str]:

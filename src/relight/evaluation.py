@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from relight.data.transport import decode_batch
 from relight.files import ensure_writable_dir, write_csv_atomic, write_text_atomic
+from relight.lighting_breakdown import format_breakdown, lighting_breakdown
 from relight.metrics import METRIC_NAMES, RelightMetrics
 from relight.models import S3Net
 from relight.models.execution import prepare
@@ -92,6 +93,25 @@ def mean_results(
     return results
 
 
+def row_means(
+    rows: list[dict[str, Any]], metrics: RelightMetrics, identity: bool = True
+) -> dict[str, dict[str, float]]:
+    """:func:`mean_results` of rows of :func:`score_rows` (e.g. a subset of a set's images),
+    accumulated as the set's own means, by fresh accumulators of ``metrics``; ``identity``:
+    the rows have the baseline's ``identity_<metric>`` scores."""
+    model = metrics.fresh().cpu()
+    baseline = metrics.fresh().cpu() if identity else None
+    for accumulator, prefix in ((model, ""), (baseline, "identity_")):
+        if accumulator is not None:
+            accumulator.add(
+                {
+                    name: torch.tensor([r[prefix + name] for r in rows], dtype=torch.float64)
+                    for name in metrics.names
+                }
+            )
+    return mean_results(model, baseline)
+
+
 def format_value(name: str, value: float | None) -> str:
     """PSNR with 2 decimals, the others with 4; ``n/a`` when not computed."""
     if value is None or math.isnan(value):
@@ -126,6 +146,11 @@ def evaluate(
     """Relight every item, score it, write ``metrics.json``, ``metrics.csv``, ``images/``
     and ``cases.png`` (the worst and best items) into ``output_dir``; returns the summary.
     ``mode`` is the execution mode (:mod:`relight.models.execution`, e.g. ``bf16-cl``).
+
+    When the dataset tells each item's kind of lighting change
+    (:mod:`relight.data.lighting_change`), the summary's ``by_lighting_change`` has the
+    means of each kind, ``metrics.csv`` a ``lighting_change`` column and the table a second
+    part; else ``by_lighting_change`` is ``None``.
     """
     output = ensure_writable_dir(output_dir)
     device = torch.device(device)
@@ -151,10 +176,14 @@ def evaluate(
     rank_by = "mps" if "mps" in metrics.names else "ssim"
     ranked = sorted(rows, key=lambda r: r[rank_by])
     results = mean_results(metrics, identity)
+    by_change = lighting_breakdown(
+        dataset, rows, lambda group: row_means(group, metrics, identity is not None)
+    )
     summary = {
         "images": len(rows),
         "convention": metrics.convention,
         "results": results,
+        "by_lighting_change": by_change,
         "worst": [r["name"] for r in ranked[:grid_cases]],
         "best": [r["name"] for r in ranked[::-1][:grid_cases]],
         "ranked_by": rank_by,
@@ -179,4 +208,7 @@ def evaluate(
         grid = panel_rows(stacked, prediction, max_rows=len(cases), depth=net.config.depth)
         save_png(grid, output / "cases.png")
     summary["table"] = format_table(results, metrics.convention)
+    if by_change:
+        breakdown = format_breakdown(by_change, METRIC_NAMES, format_value)
+        summary["table"] += f"\n\nBy kind of lighting change:\n\n{breakdown}"
     return summary

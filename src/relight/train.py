@@ -1,6 +1,6 @@
 """A training run from its config: fit S3Net, then one evaluation pass of the best checkpoint
-over the validation set against the identity baseline (and a test pass over a separate
-test set when there is one). ``train(cfg)`` takes the composed ``conf/train.yaml``; the command
+over the validation set (and the shifted validation set, when the data has one) against the
+identity baseline (and a test pass over a separate test set when there is one). ``train(cfg)`` takes the composed ``conf/train.yaml``; the command
 is ``relight-train`` (:mod:`relight.cli.train`, also ``python -m relight.train``).
 """
 
@@ -143,7 +143,8 @@ def sweep_dir() -> Path | None:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then evaluate the best checkpoint (and test it on a separate test set); returns
-    the final metrics (``train/``, ``val/``, ``eval/``, ``test/``)."""
+    the final metrics (``train/``, ``val/``, ``eval/``, ``eval_shifted/`` with a shifted
+    validation set, ``test/``)."""
     check_targets(cfg)  # every _target_ importable, every key one of its arguments
     output_dir = ensure_writable_dir(cfg.paths.output_dir, "run folder (paths.output_dir)")
     if cfg.float32_matmul_precision:
@@ -179,16 +180,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(model=model, datamodule=datamodule, ckpt_path=tested and str(tested))
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.evaluate and tested is not None:
-        # one pass over the validation set: the table, the images, the cases grid
-        scores = evaluate_best(tested, datamodule, model, output_dir / "eval", cfg)
-        if scores is not None:  # rank zero
-            metrics.update({f"eval/{k}": v for k, v in scores.items()})
+        # one pass over each evaluation set: the tables, the images, the cases grids
+        evaluations = evaluate_best(tested, datamodule, model, output_dir, cfg)
+        if evaluations is not None:  # rank zero
+            for folder, scores in evaluations.items():
+                metrics.update({f"{folder}/{k}": v for k, v in scores.items()})
             if cfg.test and not separate_test:  # the test set is the validation set
-                tests = {f"test/{k}": v for k, v in scores.items()}
+                tests = {f"test/{k}": v for k, v in evaluations["eval"].items()}
                 metrics.update(tests)
                 for logger in loggers:
                     logger.log_metrics(tests, step=trainer.global_step)
-            log_evaluation(loggers, output_dir / "eval", trainer.global_step)
+            for folder in evaluations:
+                log_evaluation(loggers, output_dir / folder, trainer.global_step)
     _print_paths(output_dir, best)
     return metrics
 
@@ -199,26 +202,41 @@ def _best_checkpoint(trainer: L.Trainer) -> Path | None:
     return Path(path) if path else None
 
 
+#: The title of each evaluation set's tables, by output folder (``evaluation_sets()``).
+EVALUATION_TITLES = {"eval": "Validation", "eval_shifted": "Shifted validation (other generator)"}
+
+
 @rank_zero_only
 def evaluate_best(
     best: Path, datamodule: Any, model: Any, output: Path, cfg: DictConfig
-) -> dict[str, float]:
-    """Evaluate the best checkpoint on the validation set and print the table; returns its
-    means (the run's ``eval/`` metrics, and its ``test/`` metrics when there is no test
-    set)."""
+) -> dict[str, dict[str, float]]:
+    """Evaluate the best checkpoint on each evaluation set of the data module (the
+    validation set, and the shifted one when there is one) into ``output/<folder>`` and
+    print the tables; returns the means by folder (the run's ``eval/`` and
+    ``eval_shifted/`` metrics; ``eval``'s are its ``test/`` metrics when there is no test
+    set). The best checkpoint was chosen on the validation set alone."""
     net, _ = net_from_checkpoint(best)
-    summary = evaluate(
-        net,
-        datamodule.val_set,
-        output,
-        model.val_metrics,
-        device=pick_device("auto"),
-        batch_size=cfg.data.batch_size,
-        progress=False,
+    sets = (
+        datamodule.evaluation_sets()
+        if hasattr(datamodule, "evaluation_sets")
+        else {"eval": datamodule.val_set}
     )
-    print(f"\nValidation ({summary['images']} images), best checkpoint {best.name}:\n")
-    print(summary["table"])
-    return summary["results"]["S3Net"]
+    means = {}
+    for folder, dataset in sets.items():
+        summary = evaluate(
+            net,
+            dataset,
+            output / folder,
+            model.val_metrics,
+            device=pick_device("auto"),
+            batch_size=cfg.data.batch_size,
+            progress=False,
+        )
+        title = EVALUATION_TITLES.get(folder, folder)
+        print(f"\n{title} ({summary['images']} images), best checkpoint {best.name}:\n")
+        print(summary["table"])
+        means[folder] = summary["results"]["S3Net"]
+    return means
 
 
 @rank_zero_only
@@ -226,10 +244,12 @@ def _print_paths(output_dir: Path, best: Path | None) -> None:
     print(f"\nrun folder:  {output_dir}")
     if best is not None:
         print(f"checkpoint:  {best.parent / 'best.ckpt'} -> {best.name}")
-    if (output_dir / "eval").is_dir():
-        print(
-            f"metrics:     {output_dir / 'eval' / 'metrics.json'} (+ metrics.csv, images/, cases.png)"
-        )
+    for folder in EVALUATION_TITLES:
+        if (output_dir / folder).is_dir():
+            print(
+                f"metrics:     {output_dir / folder / 'metrics.json'} "
+                "(+ metrics.csv, images/, cases.png)"
+            )
     if (output_dir / "panels").is_dir():
         print(f"panels:      {output_dir / 'panels'}")
 

@@ -2,7 +2,8 @@
 
 A run's ablation switches go to the top level of its W&B config (and into its tags), so
 W&B's run table filters and groups by them; its evaluation (the table per method and per
-image, the means, the cases grid) is logged when it ends. Runs log offline by default;
+image, the means, the cases grid, the table by kind of lighting change) is logged when it
+ends, one set of keys per evaluation set (``eval/``, ``eval_shifted/``). Runs log offline by default;
 :mod:`relight.wandb_sync` uploads them.
 """
 
@@ -31,6 +32,7 @@ SWITCHES = {
     "enhancement": "model.net.enhancement",
     "depth": "model.net.depth",
     "global_residual": "model.net.global_residual",
+    "residual_form": "model.net.residual_form",
     "wssim_levels": "loss.wssim_levels",
     "perceptual": "loss.perceptual",
 }
@@ -55,28 +57,38 @@ def switch_tags(values: dict[str, Any]) -> list[str]:
     return tags
 
 
+#: Text columns of ``metrics.csv`` (the others are numbers).
+TEXT_COLUMNS = {"name", "lighting_change"}
+
+
 @rank_zero_only
 def log_evaluation(loggers: Sequence[Any], eval_dir: Path, step: int) -> None:
     """Log a run's evaluation, as :func:`relight.evaluation.evaluate` wrote it into
-    ``eval_dir``, to its W&B loggers: ``eval/table`` (a ``wandb.Table``, one row per method:
-    S3Net and the identity baseline, ``None`` where a metric was not computed),
-    ``eval/per_image`` (the rows of ``metrics.csv``), the means as ``eval/psnr``,
-    ``eval/ssim``, ... (columns of W&B's run table) and ``eval/cases`` (the cases grid)."""
+    ``eval_dir``, to its W&B loggers under the folder's name (``eval``, ``eval_shifted``):
+    ``eval/table`` (a ``wandb.Table``, one row per method: S3Net and the identity baseline,
+    ``None`` where a metric was not computed), ``eval/per_image`` (the rows of
+    ``metrics.csv``), the means as ``eval/psnr``, ``eval/ssim``, ... (columns of W&B's run
+    table), ``eval/cases`` (the cases grid) and, when the kinds of lighting change are
+    known, ``eval/by_lighting_change`` (one row per kind and method)."""
     runs = [logger for logger in loggers if isinstance(logger, WandbLogger)]
     if not runs:
         return
     import wandb
 
+    prefix = eval_dir.name
     summary = json.loads((eval_dir / "metrics.json").read_text())
     results = summary["results"]
     methods = [[name, *(values.get(m) for m in METRIC_NAMES)] for name, values in results.items()]
     with open(eval_dir / "metrics.csv", newline="") as handle:
         columns, *rows = list(csv.reader(handle))
-    per_image = [[name, *map(float, values)] for name, *values in rows]
+    per_image = [
+        [v if c in TEXT_COLUMNS else float(v) for c, v in zip(columns, row, strict=True)]
+        for row in rows
+    ]
     logged: dict[str, Any] = {
-        "eval/table": wandb.Table(columns=["method", *METRIC_NAMES], data=methods),
-        "eval/per_image": wandb.Table(columns=columns, data=per_image),
-        **{f"eval/{name}": value for name, value in results["S3Net"].items()},
+        f"{prefix}/table": wandb.Table(columns=["method", *METRIC_NAMES], data=methods),
+        f"{prefix}/per_image": wandb.Table(columns=columns, data=per_image),
+        **{f"{prefix}/{name}": value for name, value in results["S3Net"].items()},
     }
     cases = eval_dir / "cases.png"
     if cases.is_file():
@@ -84,8 +96,17 @@ def log_evaluation(loggers: Sequence[Any], eval_dir: Path, step: int) -> None:
             f"worst {len(summary['worst'])} and best {len(summary['best'])} by "
             f"{summary['ranked_by']}: input | guide | prediction | target | depths"
         )
-        logged["eval/cases"] = wandb.Image(str(cases), caption=caption)
+        logged[f"{prefix}/cases"] = wandb.Image(str(cases), caption=caption)
     if IDENTITY in results:
-        logged.update({f"eval/identity_{k}": v for k, v in results[IDENTITY].items()})
+        logged.update({f"{prefix}/identity_{k}": v for k, v in results[IDENTITY].items()})
+    if summary.get("by_lighting_change"):
+        kinds = [
+            [kind, group["images"], method, *(values.get(m) for m in METRIC_NAMES)]
+            for kind, group in summary["by_lighting_change"].items()
+            for method, values in group["results"].items()
+        ]
+        logged[f"{prefix}/by_lighting_change"] = wandb.Table(
+            columns=["lighting_change", "images", "method", *METRIC_NAMES], data=kinds
+        )
     for run in runs:
         run.log_metrics(logged, step=step)

@@ -49,6 +49,10 @@ def test_paper_experiment_matches_the_paper(tmp_path):
     assert cfg.model.scheduler.step_size == 20 and cfg.model.scheduler.gamma == 0.1
     assert (cfg.loss.charbonnier, cfg.loss.wssim, cfg.loss.perceptual) == (1.0, 1.1, 0.1)
     assert cfg.model.net.encoder == "res2net101d" and cfg.model.net.encoder_weights == "imagenet"
+    # the paper's network and data: no global residual, no augmentation
+    assert not cfg.model.net.global_residual and cfg.model.net.residual_form == "inside_tanh"
+    assert dict(cfg.data.augment) == {"hflip": 0.0, "crop_size": None, "scene_tint": 0.0}
+    assert cfg.data.shifted_pairs_dir is None
 
 
 @pytest.mark.parametrize(
@@ -106,11 +110,35 @@ def flatten(tree: object, prefix: str = "") -> dict[str, object]:
         ("data.image_size=big", "data.image_size"),
         ("loss.wssim=heavy", "loss.wssim"),
         ("model.optimizer.lr=fast", "model.optimizer.lr"),
+        ("data.augment.vflip=0.5", "data.augment.vflip"),
+        ("data.augment.hflip=often", "data.augment.hflip"),
     ],
 )
 def test_typos_and_wrong_types_are_errors_naming_the_key(override, named, tmp_path):
     with pytest.raises(ConfigCompositionException, match=named.replace(".", r"\.")):
         compose_cfg("train", [override], tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.augment.hflip=1.5", r"data\.augment\.hflip must be a probability in \[0, 1\]"),
+        ("data.augment.scene_tint=2", r"data\.augment\.scene_tint must be in \[0, 1\]"),
+        ("data.augment.crop_size=40", r"data\.augment\.crop_size must be a positive multiple"),
+        ("data.augment.crop_size=256", r"crop_size=256 is larger than data\.image_size=128"),
+        (
+            "model.net.residual_form=sum",
+            r"model\.net\.residual_form must be one of inside_tanh, outside_tanh, gain, got 'sum'",
+        ),
+    ],
+)
+def test_values_out_of_range_are_errors_before_anything_runs(override, message, tmp_path):
+    from relight.config import ConfigError, validate_config
+
+    cfg = compose_cfg("train", [override], tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg)
+    validate_config(compose_cfg("train", ["data.augment.crop_size=64"], tmp_path))
 
 
 def test_eval_config_composes(tmp_path):
@@ -183,6 +211,7 @@ def test_every_schema_is_its_constructor_s_signature():
 
     from relight import config
     from relight.data import MiniVIDITDataModule, VIDITDataModule
+    from relight.data.augment import JointAugmentation
     from relight.losses import CompositeLoss
     from relight.metrics import RelightMetrics
     from relight.models import S3Net
@@ -202,8 +231,15 @@ def test_every_schema_is_its_constructor_s_signature():
 
     # (schema, the constructor's parameters, parameters it leaves out, defaults it sets)
     cases = [
-        (config.VIDITDataConfig, parameters(VIDITDataModule), set(), set()),
-        (config.MiniVIDITDataConfig, parameters(MiniVIDITDataModule, follow=True), set(), set()),
+        # data.augment: a node of its own schema (JointAugmentation's keys), all off
+        (config.VIDITDataConfig, parameters(VIDITDataModule), set(), {"augment"}),
+        (
+            config.MiniVIDITDataConfig,
+            parameters(MiniVIDITDataModule, follow=True),
+            set(),
+            {"augment"},
+        ),
+        (config.AugmentConfig, parameters(JointAugmentation), set(), set()),
         (config.NetConfig, parameters(S3Net), set(), set()),
         (config.LossConfig, parameters(CompositeLoss), set(), {"extra_terms"}),
         (config.MetricsConfig, parameters(RelightMetrics), set(), set()),

@@ -1,3 +1,4 @@
+import csv
 import json
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def test_eval_on_a_pairs_folder(trained_checkpoint, tiny_data, tmp_path):
     header = (out / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith("name,psnr,ssim,lpips,mps,identity_psnr")
     assert "| identity (output = input) |" in summary["table"]
+    # a pairs folder without pairs.json (VIDIT's own): the kinds are unknown, no breakdown
+    assert saved["by_lighting_change"] is None and "lighting_change" not in header
+    assert "By kind of lighting change" not in summary["table"]
     rows = read_csv(out / "metrics.csv")
     assert_means_of_rows(saved["results"], rows)
     # the identity baseline scores the input files against the target files
@@ -66,6 +70,10 @@ def test_eval_split_of_the_data_config(trained_checkpoint, tiny_data, tmp_path):
         summary = run_eval(cfg)
     assert summary["images"] == 4  # 2 generated pairs per validation scene
     assert "n/a" in summary["table"]
+    # generated pairs are named by their lightings: the breakdown is there
+    groups = summary["by_lighting_change"]
+    assert sum(g["images"] for g in groups.values()) == 4
+    assert "By kind of lighting change" in summary["table"]
 
 
 def test_eval_missing_checkpoint(tmp_path):
@@ -103,3 +111,78 @@ def test_eval_in_bf16_channels_last_matches_fp32(trained_checkpoint, tiny_data, 
     assert abs(bf16["results"]["S3Net"]["psnr"] - fp32["results"]["S3Net"]["psnr"]) > 1e-4
     with pytest.raises(ValueError, match="unknown execution mode 'fp16'"):
         run_eval(pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path / "c", "mode=fp16"))
+
+
+#: compass angle of each direction, to classify the pairs independently of relight
+ANGLE = {"N": 0, "NE": 45, "E": 90, "SE": 135, "S": 180, "SW": 225, "W": 270, "NW": 315}
+
+
+def expected_kind(source: str, guide: str) -> str:
+    a, b = source.split("_"), guide.split("_")
+    angle = abs(ANGLE[a[2]] - ANGLE[b[2]]) % 360
+    if angle == 0:
+        return "same_direction"
+    return "opposite_direction" if angle == 180 else "other_direction"
+
+
+@pytest.mark.parametrize("split", ["validation", "validation_shifted"])
+def test_eval_breaks_each_metric_down_by_lighting_change(
+    trained_checkpoint, tiny_minividit, tmp_path, split
+):
+    folder = tiny_minividit[0] / split
+    args = [
+        f"ckpt_path={trained_checkpoint}",
+        f"pairs_dir={folder}",
+        "data=vidit",
+        "data.root=unused",
+        "image_size=32",
+        "metrics.lpips_weights=none",
+    ]
+    cfg = compose_cfg("eval", args, tmp_path)
+    summary = run_eval(cfg)
+    out = Path(cfg.paths.output_dir)
+    saved = json.loads((out / "metrics.json").read_text())
+    with open(out / "metrics.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    sources = json.loads((folder / "pairs.json").read_text())
+    for row in rows:  # each row's kind is the one its source names give
+        pair = sources[row["name"]]
+        assert row["lighting_change"] == expected_kind(pair["input"], pair["guide"])
+    groups = saved["by_lighting_change"]
+    kinds = ("same_direction", "other_direction", "opposite_direction")
+    present = [k for k in kinds if any(r["lighting_change"] == k for r in rows)]
+    assert list(groups) == present and len(present) >= 2
+    for kind, group in groups.items():
+        members = [r for r in rows if r["lighting_change"] == kind]
+        assert group["images"] == len(members)
+        assert_means_of_rows(group["results"], members)
+    assert_means_of_rows(saved["results"], rows)
+    table = summary["table"].split("By kind of lighting change:")[1]
+    labels = {
+        "same_direction": "same direction, other temperature",
+        "other_direction": "another direction",
+        "opposite_direction": "opposite direction",
+    }
+    for kind in present:
+        assert f"| {labels[kind]}" in table
+
+
+def test_eval_the_shifted_split_of_the_data_config(trained_checkpoint, tiny_minividit, tmp_path):
+    out = tiny_minividit[0]
+    data = [
+        "data=vidit",
+        f"data.root={out / 'train'}",
+        f"data.pairs_dir={out / 'validation'}",
+        "data.val_ratio=0",
+        "data.image_size=32",
+    ]
+    args = [f"ckpt_path={trained_checkpoint}", "metrics.lpips_weights=none", *data]
+    with pytest.raises(ValueError, match=r"no shifted validation set \(data\.shifted_pairs_dir\)"):
+        run_eval(compose_cfg("eval", [*args, "split=shifted"], tmp_path / "a"))
+    shifted = f"data.shifted_pairs_dir={out / 'validation_shifted'}"
+    summary = run_eval(compose_cfg("eval", [*args, shifted, "split=shifted"], tmp_path / "b"))
+    images = sorted(p.name for p in (tmp_path / "b" / "run" / "images").iterdir())
+    assert summary["images"] == 8 and images == [f"Pair{n:03d}.png" for n in range(8)]
+    assert sum(g["images"] for g in summary["by_lighting_change"].values()) == 8
+    with pytest.raises(ValueError, match="split must be one of val, test, shifted, got 'train'"):
+        run_eval(compose_cfg("eval", [*args, "split=train"], tmp_path / "c"))

@@ -23,6 +23,7 @@ MINIVIDIT = [
     "data.train_scenes=3",
     "data.val_scenes_rendered=2",
     "data.pairs_per_val_scene=1",
+    "data.shifted_scenes_rendered=0",
     "data.spp=4",
     "data.render_workers=1",
 ]

@@ -1,4 +1,6 @@
 import csv
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from relight.train import train
 from ..data.vidit_factory import write_vidit
 from .conftest import LIGHTS
 from .recorder import read_records
-from .wandb_records import history
+from .wandb_records import history, logged_table
 
 
 def read_metrics_csv(run: Path) -> list[dict[str, str]]:
@@ -24,8 +26,9 @@ def test_fast_dev_run(train_cfg):
     assert "train/loss" in metrics and torch.isfinite(torch.tensor(metrics["train/loss"]))
 
 
-def test_train_test_evaluate_and_stable_paths(train_cfg, tmp_path):
-    cfg = train_cfg("model.panel_every_n_epochs=1")
+def test_train_test_evaluate_and_stable_paths(train_cfg, tiny_data, tmp_path, capsys):
+    # any pairs folder serves as the shifted validation set here
+    cfg = train_cfg("model.panel_every_n_epochs=1", f"data.shifted_pairs_dir={tiny_data['pairs']}")
     metrics = train(cfg)
     run = Path(cfg.paths.output_dir)
     for key in (
@@ -36,8 +39,19 @@ def test_train_test_evaluate_and_stable_paths(train_cfg, tmp_path):
         "val/mps_best",
         "test/mps",
         "eval/psnr",
+        "eval_shifted/psnr",
+        "eval_shifted/ssim",
     ):
         assert key in metrics, key
+    printed = capsys.readouterr().out
+    validation = printed.index("\nValidation (3 images)")
+    shifted = printed.index("\nShifted validation (other generator) (3 images)")
+    assert validation < shifted and printed.count("| identity (output = input) |") == 2
+    assert f"metrics:     {run / 'eval_shifted' / 'metrics.json'}" in printed
+    saved = json.loads((run / "eval_shifted" / "metrics.json").read_text())
+    assert saved["results"]["S3Net"]["psnr"] == pytest.approx(metrics["eval_shifted/psnr"])
+    # the checkpoint is selected on the ordinary validation set: the test metrics are its
+    assert metrics["test/psnr"] == pytest.approx(metrics["eval/psnr"])
     best = run / "checkpoints" / "best.ckpt"
     assert best.is_symlink() and best.resolve().is_file()
     assert not (run / "checkpoints" / "last.ckpt").is_symlink()  # a copy of the newest state
@@ -117,11 +131,21 @@ def test_without_lpips_weights_selects_on_ssim(train_cfg):
     assert '"ranked_by": "ssim"' in summary
 
 
-def test_wandb_offline_run_has_the_metrics_history(train_cfg, monkeypatch):
+def test_wandb_offline_run_has_the_metrics_history(train_cfg, tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    cfg = train_cfg("logger=wandb", "trainer.max_epochs=2", "group=study", "tags=[a,b]")
-    train(cfg)
+    # a copy of the pairs as the shifted set, with pairs.json: its lighting changes are known
+    shifted = shutil.copytree(tiny_data["pairs"], tmp_path / "shifted")
+    sources = {"input": "Image010_2500_N", "guide": "Image020_6500_E", "target": "Image010_6500_E"}
+    (shifted / "pairs.json").write_text(json.dumps({f"Pair{n:03d}": sources for n in range(3)}))
+    cfg = train_cfg(
+        "logger=wandb",
+        "trainer.max_epochs=2",
+        "group=study",
+        "tags=[a,b]",
+        f"data.shifted_pairs_dir={shifted}",
+    )
+    metrics = train(cfg)
     from relight.cli.train import close_wandb
 
     close_wandb()
@@ -135,6 +159,38 @@ def test_wandb_offline_run_has_the_metrics_history(train_cfg, monkeypatch):
     ) == 2
     run_id = (run / "wandb_run_id.txt").read_text().strip()
     assert files[0].name == f"run-{run_id}.wandb"
+    # each evaluation set under its own keys: means, tables, cases
+    logged = {k: v for r in rows for k, v in r.items()}
+    for folder in ("eval", "eval_shifted"):
+        for metric in ("psnr", "ssim"):
+            assert logged[f"{folder}/{metric}"] == pytest.approx(metrics[f"{folder}/{metric}"])
+        assert f"{folder}/identity_psnr" in logged
+        methods = logged_table(files[0].parent, f"{folder}/table")
+        assert [row[0] for row in methods["data"]] == ["S3Net", "identity (output = input)"]
+        assert len(logged_table(files[0].parent, f"{folder}/per_image")["data"]) == 3
+        assert any(k.startswith(f"{folder}/cases/") for k in logged), folder
+    assert "eval/by_lighting_change/_type" not in logged  # the plain pairs: kinds unknown
+    kinds = logged_table(files[0].parent, "eval_shifted/by_lighting_change")
+    assert kinds["columns"][:3] == ["lighting_change", "images", "method"]
+    assert [row[:3] for row in kinds["data"]] == [
+        ["other_direction", 3, "S3Net"],
+        ["other_direction", 3, "identity (output = input)"],
+    ]
+    per_image = logged_table(files[0].parent, "eval_shifted/per_image")
+    assert per_image["columns"][-1] == "lighting_change"
+    assert {row[-1] for row in per_image["data"]} == {"other_direction"}
+
+
+def test_augmented_training_runs(train_cfg):
+    cfg = train_cfg(
+        "data.augment.hflip=0.5",
+        "data.augment.crop_size=48",
+        "data.augment.scene_tint=0.2",
+        "evaluate=false",
+        "test=false",
+    )
+    metrics = train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
 
 
 def test_checkpoint_from_another_variant_is_refused(train_cfg, tmp_path):

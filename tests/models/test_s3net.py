@@ -96,6 +96,31 @@ def test_global_residual_adds_the_input_image():
         torch.testing.assert_close(residual(x), expected, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("form", "combine"),
+    [
+        ("outside_tanh", lambda x, tanh_t: x + tanh_t),
+        ("gain", lambda x, tanh_t: x * torch.exp(2 * tanh_t)),
+    ],
+)
+def test_residual_forms_that_start_from_the_identity(form, combine):
+    torch.manual_seed(0)
+    plain = S3Net(encoder="resnet18", encoder_weights="none").eval()
+    residual = S3Net(
+        encoder="resnet18", encoder_weights="none", global_residual=True, residual_form=form
+    ).eval()
+    residual.load_state_dict(plain.state_dict())
+    assert residual.hparams()["residual_form"] == form
+    x = torch.rand(1, 8, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(residual(x), combine(x[:, :3], plain(x)))  # plain = tanh(t)
+        torch.nn.init.zeros_(residual.tail.weight)
+        torch.nn.init.zeros_(residual.tail.bias)
+        torch.testing.assert_close(residual(x), x[:, :3])  # a zero tail is the identity
+    with pytest.raises(ValueError, match="residual_form must be one of"):
+        S3Net(encoder="resnet18", encoder_weights="none", residual_form="sum")
+
+
 def test_build_input_order_and_checks():
     image, guide = torch.zeros(1, 3, 32, 32), torch.ones(1, 3, 32, 32)
     x = build_input(image, guide, torch.full((1, 32, 32), 2.0), torch.full((1, 1, 32, 32), 3.0))

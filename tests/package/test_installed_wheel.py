@@ -35,6 +35,7 @@ DATA = [
     "data.train_scenes=2",
     "data.val_scenes_rendered=2",
     "data.pairs_per_val_scene=1",
+    "data.shifted_scenes_rendered=0",
     "data.spp=2",
     "data.render_workers=1",
 ]

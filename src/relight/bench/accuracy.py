@@ -20,7 +20,9 @@ from relight.models.execution import prepare
 from relight.models.s3net import batch_input
 
 #: Used when ``data/minividit`` is missing: a small validation-only mini-VIDIT render.
-FALLBACK_RENDER = dict(size=128, train_scenes=2, val_scenes=4, pairs_per_val_scene=2, spp=8)
+FALLBACK_RENDER = dict(
+    size=128, train_scenes=2, val_scenes=4, pairs_per_val_scene=2, shifted_scenes=0, spp=8
+)
 
 
 def minividit_pairs(root: Path) -> Path:

@@ -2,7 +2,8 @@
 
 Writes ``metrics.json`` and ``metrics.csv`` next to the relit images (``images/``) and a
 grid of the worst and best cases (``cases.png``) into the run folder, and prints the table
-with the identity baseline (output = input).
+with the identity baseline (output = input), then the table by kind of lighting change when
+the items' lightings are known (:mod:`relight.lighting_breakdown`).
 """
 
 from __future__ import annotations
@@ -29,25 +30,34 @@ from relight.paths import config_dir
 
 log = logging.getLogger("relight.eval")
 DESCRIPTION = (
-    "relight-eval ckpt_path=CKPT [pairs_dir=DIR | split=val|test] [key=value ...]: metrics of "
-    "a checkpoint against the identity baseline (conf/eval.yaml; docs/training.md)."
+    "relight-eval ckpt_path=CKPT [pairs_dir=DIR | split=val|test|shifted] [key=value ...]: "
+    "metrics of a checkpoint against the identity baseline (conf/eval.yaml; docs/training.md)."
 )
+#: relight-eval's ``split`` -> the data module's set.
+SPLITS = {"val": "val_set", "test": "test_set", "shifted": "shifted_val_set"}
 register_configs()
 
 
 def eval_dataset(cfg: DictConfig) -> Dataset:
-    """The pairs folder when given, else the data config's ``split`` (val or test)."""
+    """The pairs folder when given, else the data config's ``split``: val, test or shifted
+    (the shifted validation set, ``data.shifted_pairs_dir``)."""
     size = check_image_size(cfg.image_size if cfg.image_size is not None else cfg.data.image_size)
     if cfg.pairs_dir:
         allow_pickle = cfg.data.get("allow_pickle", True)
         pairs = index_pairs(cfg.pairs_dir, cfg.gt_dir, allow_pickle=allow_pickle)
         return PairsDataset(pairs, FileReader(size, allow_pickle))
-    if cfg.split not in {"val", "test"}:
-        raise ValueError(f"split must be 'val' or 'test', got '{cfg.split}'")
+    if cfg.split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got '{cfg.split}'")
     datamodule = instantiate(cfg.data, image_size=size)
     datamodule.prepare_data()
     datamodule.setup("test" if cfg.split == "test" else "validate")
-    return datamodule.test_set if cfg.split == "test" else datamodule.val_set
+    dataset = getattr(datamodule, SPLITS[cfg.split])
+    if dataset is None:
+        raise ValueError(
+            f"split={cfg.split}: the data config has no shifted validation set "
+            "(data.shifted_pairs_dir)"
+        )
+    return dataset
 
 
 def run_eval(cfg: DictConfig) -> dict[str, Any]:

@@ -20,11 +20,22 @@ def main(argv: list[str] | None = None) -> None:
         description=synthetic.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("out", type=Path, help="output folder (train/, validation/)")
+    parser.add_argument(
+        "out", type=Path, help="output folder (train/, validation/, validation_shifted/)"
+    )
     parser.add_argument("--size", type=int, default=defaults.size)
     parser.add_argument("--train-scenes", type=int, default=defaults.train_scenes)
     parser.add_argument("--val-scenes", type=int, default=defaults.val_scenes)
     parser.add_argument("--pairs-per-val-scene", type=int, default=defaults.pairs_per_val_scene)
+    parser.add_argument(
+        "--shifted-scenes",
+        type=int,
+        default=defaults.shifted_scenes,
+        help="scenes of the shifted generator (validation_shifted/); 0: none",
+    )
+    parser.add_argument(
+        "--pairs-per-shifted-scene", type=int, default=defaults.pairs_per_shifted_scene
+    )
     parser.add_argument("--spp", type=int, default=defaults.spp)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=defaults.workers)
@@ -37,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         train_scenes=args.train_scenes,
         val_scenes=args.val_scenes,
         pairs_per_val_scene=args.pairs_per_val_scene,
+        shifted_scenes=args.shifted_scenes,
+        pairs_per_shifted_scene=args.pairs_per_shifted_scene,
         spp=args.spp,
         seed=args.seed,
         workers=args.workers,
@@ -44,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     summary = render_minividit(args.out, settings)
     print(
-        f"mini-VIDIT in {args.out}: {summary['rendered']} renders in {summary['seconds']} s "
+        f"mini-VIDIT in {args.out}: {summary['rendered']} files rendered in {summary['seconds']} s "
         f"({summary['variant']}); contact sheet: {args.out / 'contact_sheet.png'}"
     )
 

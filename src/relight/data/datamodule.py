@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from relight.data.augment import JointAugmentation
 from relight.data.bad_items import UNREADABLE_KEY, BadItemPolicy, BadItemTracker
 from relight.data.cache import CachedReader, FileReader
 from relight.data.check import LAYOUT_KINDS, DataFolder, check_folders
@@ -36,6 +37,9 @@ class VIDITDataModule(L.LightningDataModule):
             validation scenes.
         test_pairs_dir: the test pairs folder (default: the validation set).
         gt_dir: ground truth of ``pairs_dir`` when it is not ``pairs_dir/target``.
+        shifted_pairs_dir: a second validation pairs folder, from other data than training
+            (mini-VIDIT's ``validation_shifted``: another scene generator): evaluated after
+            training next to the validation set, never used to select checkpoints.
         image_size: side of the square training resolution (a multiple of 16), or
             ``None`` for the native size (VIDIT: 1024, the paper's setting).
         val_scenes: explicit validation scene ids (overrides ``val_ratio``).
@@ -56,6 +60,9 @@ class VIDITDataModule(L.LightningDataModule):
         verify: decode every file of the data folders before training
             (:mod:`relight.data.check`, in ``num_workers`` processes) and report every
             problem; under ``error`` any error-level problem stops the run there.
+        augment: ``hflip``, ``crop_size`` and ``scene_tint`` of the training items, applied
+            to input, guide, target and both depths together; validation is never
+            augmented (:class:`relight.data.augment.JointAugmentation`).
 
     Training batches under ``skip`` carry ``bad_items`` (unreadable files so far) and
     ``skipped_items`` (replaced draws so far), which the module logs.
@@ -85,13 +92,19 @@ class VIDITDataModule(L.LightningDataModule):
         on_bad_item: str | BadItemPolicy = BadItemPolicy.error,
         max_bad_items: int = 100,
         verify: bool = False,
+        shifted_pairs_dir: str | Path | None = None,
+        augment: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
         self.pairs_dir = Path(pairs_dir) if pairs_dir else None
         self.test_pairs_dir = Path(test_pairs_dir) if test_pairs_dir else None
         self.gt_dir = Path(gt_dir) if gt_dir else None
+        self.shifted_pairs_dir = Path(shifted_pairs_dir) if shifted_pairs_dir else None
         self.image_size = check_image_size(image_size)
+        self.augment = JointAugmentation.from_config(augment)
+        if self.augment is not None:
+            self.augment.check_size(self.image_size)
         self.val_scenes = list(val_scenes) if val_scenes is not None else None
         self.val_ratio, self.split_seed, self.seed = val_ratio, split_seed, seed
         self.samples_per_scene = samples_per_scene
@@ -111,6 +124,7 @@ class VIDITDataModule(L.LightningDataModule):
         self.val_ids: list[int] = []
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self.shifted_val_set: Dataset | None = None
         self.test_set: Dataset | None = None
 
     def prepare_data(self) -> None:
@@ -123,6 +137,7 @@ class VIDITDataModule(L.LightningDataModule):
             pairs = (
                 self._pairs(self.pairs_dir, self.gt_dir),
                 self._pairs(self.test_pairs_dir, None),
+                self._pairs(self.shifted_pairs_dir, None),
             )
             self._reader(scenes, *pairs)
 
@@ -136,6 +151,7 @@ class VIDITDataModule(L.LightningDataModule):
         )
         val_pairs = self._pairs(self.pairs_dir, self.gt_dir)
         test_pairs = self._pairs(self.test_pairs_dir, None)
+        shifted_pairs = self._pairs(self.shifted_pairs_dir, None)
         if val_pairs is not None and self.val_ids:
             warnings.warn(
                 f"data.pairs_dir is set, so the {len(self.val_ids)} held-out validation scenes "
@@ -147,11 +163,13 @@ class VIDITDataModule(L.LightningDataModule):
                 "no validation data: give data.pairs_dir or hold out scenes (data.val_ratio > 0 "
                 "or data.val_scenes)"
             )
-        reader = self._reader(self.scenes, val_pairs, test_pairs)
+        reader = self._reader(self.scenes, val_pairs, test_pairs, shifted_pairs)
         train_sampler = GuideSampler(
             self.scenes, self.train_ids, self.seed, self.samples_per_scene, self.allow_same_lighting
         )
-        self.train_set = TripletDataset(self.scenes, train_sampler, reader, self.on_bad_item)
+        self.train_set = TripletDataset(
+            self.scenes, train_sampler, reader, self.on_bad_item, self.augment
+        )
         if val_pairs is not None:
             self.val_set = PairsDataset(val_pairs, reader)
         else:
@@ -164,6 +182,18 @@ class VIDITDataModule(L.LightningDataModule):
             )
             self.val_set = FixedTripletDataset(self.scenes, val_sampler, reader)
         self.test_set = PairsDataset(test_pairs, reader) if test_pairs is not None else self.val_set
+        if shifted_pairs is not None:
+            self.shifted_val_set = PairsDataset(shifted_pairs, reader)
+
+    def evaluation_sets(self) -> dict[str, Dataset]:
+        """What to evaluate after training, by output folder: ``eval`` (the validation set,
+        which selects checkpoints) and ``eval_shifted`` (the shifted one, when given)."""
+        if self.val_set is None:
+            raise RuntimeError("call setup() before asking for the evaluation sets")
+        sets = {"eval": self.val_set}
+        if self.shifted_val_set is not None:
+            sets["eval_shifted"] = self.shifted_val_set
+        return sets
 
     @property
     def has_separate_test_set(self) -> bool:
@@ -177,7 +207,12 @@ class VIDITDataModule(L.LightningDataModule):
         ``on_bad_item=error``; a layout error, which stops ``setup`` anyway, under
         ``skip``), else one warning listing them."""
         folders = [DataFolder(self.root, "train")]
-        for pairs, gt_dir in ((self.pairs_dir, self.gt_dir), (self.test_pairs_dir, None)):
+        pair_folders = (
+            (self.pairs_dir, self.gt_dir),
+            (self.test_pairs_dir, None),
+            (self.shifted_pairs_dir, None),
+        )
+        for pairs, gt_dir in pair_folders:
             if pairs is not None and all(f.root != pairs for f in folders):
                 folders.append(DataFolder(pairs, "pairs", gt_dir))
         report = check_folders(folders, self.num_workers, self.allow_pickle)
@@ -303,10 +338,12 @@ class VIDITDataModule(L.LightningDataModule):
 
 class MiniVIDITDataModule(VIDITDataModule):
     """The rendered mini-VIDIT: like :class:`VIDITDataModule` on ``dataset_dir/train`` with
-    the ``dataset_dir/validation`` pairs, rendering the dataset first when it is missing.
+    the ``dataset_dir/validation`` pairs (and ``dataset_dir/validation_shifted`` as the
+    shifted validation set), rendering the dataset first when it is missing.
 
     The render arguments are those of :class:`relight.data.synthetic.RenderSettings`
-    (``val_scenes_rendered`` is its ``val_scenes``). Rendering happens in
+    (``val_scenes_rendered`` is its ``val_scenes``, ``shifted_scenes_rendered`` its
+    ``shifted_scenes``; 0: no shifted validation set). Rendering happens in
     :meth:`prepare_data`, which Lightning runs once (on rank 0).
     """
 
@@ -314,9 +351,11 @@ class MiniVIDITDataModule(VIDITDataModule):
         self,
         dataset_dir: str | Path,
         render_size: int = 128,
-        train_scenes: int = 32,
+        train_scenes: int = 96,
         val_scenes_rendered: int = 8,
-        pairs_per_val_scene: int = 2,
+        pairs_per_val_scene: int = 4,
+        shifted_scenes_rendered: int = 10,
+        pairs_per_shifted_scene: int = 4,
         spp: int = 16,
         render_seed: int = 0,
         render_workers: int = 2,
@@ -327,6 +366,8 @@ class MiniVIDITDataModule(VIDITDataModule):
         self.dataset_dir = Path(dataset_dir)
         if kwargs.get("pairs_dir") is None:
             kwargs["pairs_dir"] = self.dataset_dir / "validation"
+        if kwargs.get("shifted_pairs_dir") is None and shifted_scenes_rendered:
+            kwargs["shifted_pairs_dir"] = self.dataset_dir / "validation_shifted"
         super().__init__(root or self.dataset_dir / "train", val_ratio=val_ratio, **kwargs)
         from relight.data.synthetic import RenderSettings
 
@@ -335,6 +376,8 @@ class MiniVIDITDataModule(VIDITDataModule):
             train_scenes=train_scenes,
             val_scenes=val_scenes_rendered,
             pairs_per_val_scene=pairs_per_val_scene,
+            shifted_scenes=shifted_scenes_rendered,
+            pairs_per_shifted_scene=pairs_per_shifted_scene,
             spp=spp,
             seed=render_seed,
             workers=render_workers,
@@ -342,24 +385,15 @@ class MiniVIDITDataModule(VIDITDataModule):
 
     def prepare_data(self) -> None:
         """Render the mini-VIDIT unless a complete one with these settings is there."""
-        import json
-        from dataclasses import asdict
+        from relight.data.synthetic import is_rendered, render_minividit
 
-        from relight.data.synthetic import render_minividit
-
-        summary = self.dataset_dir / "minividit.json"
-        if summary.is_file():
-            saved = json.loads(summary.read_text()).get("settings", {})
-            wanted = json.loads(json.dumps(asdict(self.render_settings)))
-            if {k: v for k, v in saved.items() if k != "variant"} == {
-                k: v for k, v in wanted.items() if k != "variant"
-            }:
-                super().prepare_data()
-                return
-        render_minividit(self.dataset_dir, self.render_settings)
+        if not is_rendered(self.dataset_dir, self.render_settings):
+            render_minividit(self.dataset_dir, self.render_settings)
         super().prepare_data()
 
     def setup(self, stage: str | None = None) -> None:
-        if not (self.dataset_dir / "minividit.json").is_file():
+        from relight.data.synthetic import is_rendered
+
+        if not is_rendered(self.dataset_dir, self.render_settings):
             self.prepare_data()  # direct use outside a Trainer
         super().setup(stage)

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import Dataset
 
+from relight.data.augment import JointAugmentation
 from relight.data.bad_items import UNREADABLE_KEY, BadItemPolicy, encode_unreadable
 from relight.data.cache import CachedReader, FileReader
 from relight.data.formats import DataFormatError
 from relight.data.pairs import PairFiles
-from relight.data.sampling import GuideSampler, Triplet
+from relight.data.sampling import GuideSampler, Triplet, augment_rng
 from relight.data.vidit import Scene
 
 Reader = FileReader | CachedReader
@@ -30,6 +31,8 @@ class TripletDataset(Dataset[Item]):
     integer below ``len(self)`` is item ``index`` of epoch 0. ``on_bad_item="skip"``
     replaces an item that needs an unreadable file by another draw of the same epoch
     (see :mod:`relight.data.bad_items`); the item then lists what it could not read.
+    ``augment`` transforms the five tensors of each item together, drawn from ``(seed,
+    epoch, index)`` (:mod:`relight.data.augment`).
     """
 
     #: Draws tried for one item before giving up (with most files unreadable).
@@ -41,9 +44,11 @@ class TripletDataset(Dataset[Item]):
         sampler: GuideSampler,
         reader: Reader,
         on_bad_item: str | BadItemPolicy = BadItemPolicy.error,
+        augment: JointAugmentation | None = None,
     ) -> None:
         self.scenes, self.sampler, self.reader = scenes, sampler, reader
         self.on_bad_item = BadItemPolicy.parse(on_bad_item)
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -53,6 +58,14 @@ class TripletDataset(Dataset[Item]):
         return self.sampler.triplet(epoch, index)
 
     def __getitem__(self, key: int) -> Item:
+        item = self._item(key)
+        if self.augment is None:
+            return item
+        epoch, index = divmod(int(key), len(self))
+        return self.augment(item, augment_rng(self.sampler.seed, epoch, index))
+
+    def _item(self, key: int) -> Item:
+        """The item of ``key`` before augmentation (a replacement draw under ``skip``)."""
         if self.on_bad_item is BadItemPolicy.error:
             return self.read(self.triplet(key))
         epoch, index = divmod(int(key), len(self))
@@ -91,7 +104,7 @@ class FixedTripletDataset(TripletDataset):
     """A fixed, seeded set of cross-scene triplets (validation without a pairs folder)."""
 
     def __init__(self, scenes: dict[int, Scene], sampler: GuideSampler, reader: Reader) -> None:
-        super().__init__(scenes, sampler, reader)
+        super().__init__(scenes, sampler, reader)  # never augmented
         self.triplets = [sampler.triplet(0, i) for i in range(len(sampler))]
 
     def triplet(self, key: int) -> Triplet:

@@ -17,8 +17,9 @@ from torch.utils.data import Sampler
 
 from relight.data.vidit import Lighting, Scene
 
-# domain tags: item draws, epoch orders and replacement draws never share a stream
-_ITEM, _ORDER, _REPLACE = 0, 1, 2
+# domain tags: item draws, epoch orders, replacement draws and augmentations never share a
+# stream
+_ITEM, _ORDER, _REPLACE, _AUGMENT = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class Triplet:
 def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The generator of one item, independent of everything but its three integers."""
     return np.random.default_rng(np.random.SeedSequence([_ITEM, seed, epoch, index]))
+
+
+def augment_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The generator of one item's augmentation (see :mod:`relight.data.augment`)."""
+    return np.random.default_rng(np.random.SeedSequence([_AUGMENT, seed, epoch, index]))
 
 
 def order_rng(seed: int, epoch: int) -> np.random.Generator:

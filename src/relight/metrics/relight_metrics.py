@@ -103,9 +103,14 @@ class RelightMetrics(nn.Module):
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Score a batch (:meth:`score`), add the scores to the means, and return them."""
         scores = self.score(prediction, target)
+        self.add(scores)
+        return scores
+
+    def add(self, scores: dict[str, torch.Tensor]) -> None:
+        """Add per-image scores, ``{name: (B,)}`` as :meth:`score` returns them, to the means
+        (e.g. the scores of a subset of a set's images, already computed)."""
         for name, values in scores.items():
             self.means[name].update(values)
-        return scores
 
     def compute(self) -> dict[str, torch.Tensor]:
         """The per-image means of everything seen since the last :meth:`reset`."""

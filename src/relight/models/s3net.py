@@ -25,6 +25,8 @@ from relight.signatures import signature_dataclass
 
 #: Number of input channels with and without the two depth maps.
 IN_CHANNELS = {True: 8, False: 6}
+#: How the global residual combines the input RGB and the tail (see :class:`S3Net`).
+RESIDUAL_FORMS = ("inside_tanh", "outside_tanh", "gain")
 #: Height and width must be multiples of this (the encoder's total stride).
 SIZE_MULTIPLE = 16
 
@@ -44,14 +46,21 @@ class S3Net(nn.Module):
         allow_random_init: warn instead of failing when ImageNet weights are missing.
         adapt_stem: keep timm's adaptation of the RGB stem weights to the extra input
             channels; by default the first conv is freshly initialised, as the authors do.
-        global_residual: output ``tanh(tail + input RGB)`` (a variant in the authors' code,
-            not the paper's model).
+        global_residual: add the input RGB to the output, as ``residual_form`` says (a
+            variant in the authors' code, not the paper's model).
+        residual_form: how ``global_residual`` combines the input RGB ``x`` with the tail
+            ``t``: ``inside_tanh``: ``tanh(t + x)`` (the authors'); ``outside_tanh``:
+            ``x + tanh(t)``; ``gain``: ``x * exp(2 tanh(t))``, a per-pixel, per-channel gain
+            in [0.14, 7.4] (a light's colour and its shading multiply the image). The last
+            two are the identity when the tail gives 0, so a short training run starts
+            from the input image (their values can leave [0, 1]; evaluation clamps).
         activation_checkpointing: recompute the encoder stages' activations in the
             backward pass instead of storing them (less training memory, more compute;
             no effect at inference).
 
     ``forward`` takes (B, 8, H, W) (or 6 without depth) in [0, 1] with H, W multiples of
-    16 (and at least 32 with the enhancement module) and returns (B, 3, H, W) in [-1, 1].
+    16 (and at least 32 with the enhancement module) and returns (B, 3, H, W) in [-1, 1]
+    (other ranges with the ``outside_tanh`` and ``gain`` residual forms).
     """
 
     def __init__(
@@ -64,9 +73,11 @@ class S3Net(nn.Module):
         allow_random_init: bool = False,
         adapt_stem: bool = False,
         global_residual: bool = False,
+        residual_form: str = "inside_tanh",
         activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
+        check_residual_form(residual_form)
         arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         arguments["encoder_weights"] = "none" if encoder_weights is None else str(encoder_weights)
         self.config = S3NetConfig(**arguments)
@@ -147,9 +158,13 @@ class S3Net(nn.Module):
         y = self.attention4(self.shuffle(torch.cat([y, skip8], dim=1)))
         y = self.shuffle(self.shuffle(torch.cat([y, skip4], dim=1)))
         y = self.tail(F.pad(self.enhancement(y), (3, 3, 3, 3), mode="reflect"))
-        if self.config.global_residual:
-            y = y + x[:, :3]
-        return torch.tanh(y)
+        if not self.config.global_residual:
+            return torch.tanh(y)
+        if self.config.residual_form == "outside_tanh":
+            return x[:, :3] + torch.tanh(y)
+        if self.config.residual_form == "gain":
+            return x[:, :3] * torch.exp(2 * torch.tanh(y))
+        return torch.tanh(y + x[:, :3])
 
     def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.config.activation_checkpointing and torch.is_grad_enabled():
@@ -159,6 +174,15 @@ class S3Net(nn.Module):
     def hparams(self) -> dict[str, object]:
         """The constructor arguments, for logging and checkpoints."""
         return asdict(self.config)
+
+
+def check_residual_form(form: str) -> str:
+    """``form`` when it is one of :data:`RESIDUAL_FORMS`, else a ``ValueError``."""
+    if form not in RESIDUAL_FORMS:
+        raise ValueError(
+            f"model.net.residual_form must be one of {', '.join(RESIDUAL_FORMS)}, got '{form}'"
+        )
+    return form
 
 
 #: S3Net's arguments, kept as ``net.config`` (read off the signature: each default once).
