@@ -33,6 +33,7 @@ SWITCHES = {
     "depth": "model.net.depth",
     "global_residual": "model.net.global_residual",
     "residual_form": "model.net.residual_form",
+    "global_colour": "model.net.global_colour",
     "wssim_levels": "loss.wssim_levels",
     "perceptual": "loss.perceptual",
 }

@@ -121,6 +121,29 @@ def test_residual_forms_that_start_from_the_identity(form, combine):
         S3Net(encoder="resnet18", encoder_weights="none", residual_form="sum")
 
 
+def test_global_colour_adds_one_learned_offset_per_image_and_channel():
+    torch.manual_seed(0)
+    plain = S3Net(encoder="resnet18", encoder_weights="none", global_residual=True,
+                  residual_form="gain").eval()  # fmt: skip
+    coloured = S3Net(encoder="resnet18", encoder_weights="none", global_residual=True,
+                     residual_form="gain", global_colour=True).eval()  # fmt: skip
+    assert coloured.hparams()["global_colour"] and not plain.hparams()["global_colour"]
+    coloured.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.rand(2, 8, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(coloured(x), plain(x))  # zero at initialisation
+        torch.nn.init.normal_(coloured.global_colour.weight)
+        torch.nn.init.zeros_(coloured.tail.weight)
+        torch.nn.init.zeros_(coloured.tail.bias)
+        ratio = coloured(x) / x[:, :3].clamp_min(1e-6)
+    gain = ratio.flatten(2)[..., 0]  # one gain per image and channel, the same at every pixel
+    torch.testing.assert_close(ratio, gain[:, :, None, None].expand_as(ratio), rtol=1e-3, atol=1e-3)
+    assert not torch.allclose(gain[0], gain[1])  # computed from each image's own features
+    coloured.train()
+    coloured(x).mean().backward()
+    assert coloured.global_colour.weight.grad.abs().sum() > 0
+
+
 def test_build_input_order_and_checks():
     image, guide = torch.zeros(1, 3, 32, 32), torch.ones(1, 3, 32, 32)
     x = build_input(image, guide, torch.full((1, 32, 32), 2.0), torch.full((1, 1, 32, 32), 3.0))

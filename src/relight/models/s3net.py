@@ -8,6 +8,9 @@ Structure as the authors' released ``Dehaze3``; sizes at an HxW input:
     cat stage-2 (512) -> 768 -> PixelShuffle -> 192 @ H/4 -> attention4 (192)
     cat stage-1 (256) -> 448 -> PixelShuffle x2 -> 28 @ H
     enhancement (28) -> reflect pad 3, conv7x7 28->3 -> tanh
+
+``global_residual``/``residual_form`` and ``global_colour`` are variants for short runs,
+not the paper's model (off by default).
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ class S3Net(nn.Module):
             in [0.14, 7.4] (a light's colour and its shading multiply the image). The last
             two are the identity when the tail gives 0, so a short training run starts
             from the input image (their values can leave [0, 1]; evaluation clamps).
+        global_colour: add a per-image, per-channel offset to the tail, a linear map of
+            the stride-16 features averaged over the image (zero at initialisation). With
+            the ``gain`` form it is a global colour gain: the change of the light's colour
+            is one value per channel for the whole image, which the convolutional decoder
+            otherwise has to rebuild at every pixel from local features.
         activation_checkpointing: recompute the encoder stages' activations in the
             backward pass instead of storing them (less training memory, more compute;
             no effect at inference).
@@ -74,6 +82,7 @@ class S3Net(nn.Module):
         adapt_stem: bool = False,
         global_residual: bool = False,
         residual_form: str = "inside_tanh",
+        global_colour: bool = False,
         activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
@@ -120,6 +129,10 @@ class S3Net(nn.Module):
             EnhancementModule(self.head_channels) if enhancement else nn.Identity()
         )
         self.tail = nn.Conv2d(self.head_channels, 3, 7)
+        self.global_colour = nn.Linear(c16, 3) if global_colour else None
+        if self.global_colour is not None:
+            nn.init.zeros_(self.global_colour.weight)
+            nn.init.zeros_(self.global_colour.bias)
 
     def _reset_stem(self) -> None:
         """Re-initialise the first conv (the authors' stem is a fresh 8->32 conv)."""
@@ -158,6 +171,8 @@ class S3Net(nn.Module):
         y = self.attention4(self.shuffle(torch.cat([y, skip8], dim=1)))
         y = self.shuffle(self.shuffle(torch.cat([y, skip4], dim=1)))
         y = self.tail(F.pad(self.enhancement(y), (3, 3, 3, 3), mode="reflect"))
+        if self.global_colour is not None:
+            y = y + self.global_colour(features16.mean(dim=(2, 3)))[:, :, None, None]
         if not self.config.global_residual:
             return torch.tanh(y)
         if self.config.residual_form == "outside_tanh":
