@@ -51,8 +51,33 @@ def test_paper_experiment_matches_the_paper(tmp_path):
     assert cfg.model.net.encoder == "res2net101d" and cfg.model.net.encoder_weights == "imagenet"
     # the paper's network and data: no global residual, no augmentation
     assert not cfg.model.net.global_residual and cfg.model.net.residual_form == "inside_tanh"
+    assert not cfg.model.net.global_colour
     assert dict(cfg.data.augment) == {"hflip": 0.0, "crop_size": None, "scene_tint": 0.0}
     assert cfg.data.shifted_pairs_dir is None
+
+
+def test_main_job_recipe_and_its_paper_model_twin(tmp_path):
+    """The CPU recipe's choices (experiments/2026-11-27_minividit_generalization) and the
+    comparison run that differs from it only by the paper's output."""
+    cfg = compose_cfg("train", ["experiment=minividit_cpu"], tmp_path)
+    net = cfg.model.net
+    assert (net.encoder, net.global_residual, net.residual_form, net.global_colour) == (
+        "resnet18",
+        True,
+        "gain",
+        True,
+    )
+    assert cfg.data.augment.scene_tint == 0.4 and cfg.data.samples_per_scene == 8
+    assert cfg.data.shifted_scenes_rendered == 10  # validation_shifted/, evaluated after fit
+    twin = compose_cfg("train", ["experiment=minividit_cpu_paper_model"], tmp_path)
+    recipe = OmegaConf.to_container(cfg, resolve=False)
+    paper = OmegaConf.to_container(twin, resolve=False)
+    for key in ("global_residual", "residual_form", "global_colour"):
+        recipe["model"]["net"].pop(key), paper["model"]["net"].pop(key)
+    for key in ("run_name", "tags", "hydra"):  # hydra: the overrides it records
+        recipe.pop(key), paper.pop(key)
+    assert recipe == paper
+    assert not twin.model.net.global_residual and not twin.model.net.global_colour
 
 
 @pytest.mark.parametrize(

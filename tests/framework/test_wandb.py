@@ -78,6 +78,8 @@ def test_offline_sweep_is_one_wandb_group_of_runs_named_by_variant(tiny_data, tm
         "enhancement": True,
         "depth": True,
         "global_residual": True,
+        "residual_form": "gain",  # the main job's recipe
+        "global_colour": True,
         "wssim_levels": 2,  # the default: 2 Haar levels
         "perceptual": 0.0,
     }

@@ -12,7 +12,7 @@ as plain data (JSON-able, no Mitsuba objects) from a seed.
   shape families, materials and texture kinds the training set never has, fewer, bigger
   and taller objects, more saturated colours, a higher camera with a narrower field of
   view, a higher and larger light. Its continuous ranges straddle the ends of the
-  training ranges (half inside, half beyond).
+  training ranges (partly inside, partly beyond).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ TRAIN_GENERATOR = GeneratorSettings(
     object_texture_share=0.3,
     ground_textures=("checker", "stripes", "tiles", "noise"),
     texture_period=(0.4, 2.0),
-    saturation=(0.1, 0.8),
+    saturation=(0.05, 0.9),  # grey to strongly saturated (0.1-0.8 before the 2026-11-27 study)
     object_value=(0.3, 0.9),
     ground_value=(0.2, 0.65),
     camera_height=(5.5, 9.0),
