@@ -82,3 +82,30 @@ def test_wssim_gradcheck(generator):
     a = torch.rand(1, 1, 24, 24, generator=generator, dtype=torch.float64, requires_grad=True)
     b = torch.rand(1, 1, 24, 24, generator=generator, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda x: WSSIMLoss(levels=1)(x, b), (a,))
+
+
+def test_compiled_wssim_leaves_ptwt_to_eager(monkeypatch):
+    """torch 2.11's dynamo fails inside ptwt.wavedec2 (seen on an H200, compile_loss=true):
+    compilation must not trace into it, and the compiled loss must equal the eager one."""
+    import ptwt
+
+    from relight.losses.wssim import WSSIMLoss
+
+    traced: list[int] = []
+    original = ptwt.wavedec2
+
+    def wavedec2(*args, **kwargs):
+        if torch.compiler.is_compiling():
+            traced.append(1)  # a side effect dynamo would replay if it traced this call
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ptwt, "wavedec2", wavedec2)
+    torch._dynamo.reset()
+    loss = WSSIMLoss(levels=2)
+    pred = torch.rand(2, 3, 48, 48, requires_grad=True)
+    target = torch.rand(2, 3, 48, 48)
+    compiled = torch.compile(loss, backend="eager")(pred, target)
+    compiled.backward()
+    assert not traced
+    assert torch.allclose(compiled, loss(pred, target))
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()

@@ -41,10 +41,13 @@ def wssim_weights(levels: int, ratio: float) -> list[tuple[str, float]]:
     return weights
 
 
+@torch.compiler.disable
 def haar_bands(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
     """Haar sub-bands of a (B, C, H, W) batch in :func:`wssim_weights` order (image excluded).
 
     Per level: LH, HL, HH (pywt's horizontal, vertical, diagonal details), then the last LL.
+    Never traced by ``torch.compile`` (``model.compile_loss``): torch 2.11's dynamo fails
+    on ptwt's ``typing.cast`` of a generic alias; the SSIM around it is still compiled.
     """
     if levels == 0:
         return []
