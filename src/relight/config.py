@@ -27,7 +27,7 @@ from relight.losses.composite import check_loss_weights
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
 from relight.models.s3net import check_residual_form
-from relight.module import RelightModule
+from relight.module import RelightModule, check_compile_mode
 from relight.signatures import signature_dataclass
 
 
@@ -125,7 +125,7 @@ class TrainConfig:
     evaluate: bool = True
     ckpt_path: str | None = None
     auto_resume: bool = True
-    float32_matmul_precision: str | None = None
+    float32_matmul_precision: str | None = "auto"
     optimized_metric: str | None = None
     data: Any = MISSING
     model: Any = MISSING
@@ -244,6 +244,19 @@ def _target_problems(node: Any, where: str) -> list[str]:
     return problems
 
 
+#: ``float32_matmul_precision`` values: torch's three, or ``auto`` (TF32 on a GPU unless
+#: ``trainer.deterministic``; see :func:`relight.train.set_float32_precision`).
+FLOAT32_PRECISIONS = ("auto", "highest", "high", "medium")
+
+
+def check_float32_precision(value: str | None) -> None:
+    """A ``ValueError`` unless ``value`` is ``None`` or one of :data:`FLOAT32_PRECISIONS`."""
+    if value is not None and value not in FLOAT32_PRECISIONS:
+        raise ValueError(
+            f"float32_matmul_precision={value!r}: choose one of {list(FLOAT32_PRECISIONS)}"
+        )
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Everything that can be checked without building anything, all problems at once in
     one :class:`ConfigError`: keys a schema does not know (``+data.imag_size=3`` adds
@@ -291,6 +304,11 @@ def _out_of_range(cfg: DictConfig) -> list[str]:
     residual_form = OmegaConf.select(cfg, "model.net.residual_form")
     if isinstance(residual_form, str):
         problems += _refused(check_residual_form, residual_form)
+    compile_mode = OmegaConf.select(cfg, "model.compile_mode")
+    if isinstance(compile_mode, str):
+        problems += _refused(check_compile_mode, compile_mode)
+    if "float32_matmul_precision" in cfg:
+        problems += _refused(check_float32_precision, cfg.float32_matmul_precision)
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if isinstance(lr, float | int) and lr <= 0:
         problems.append(f"model.optimizer.lr must be > 0, got {lr}")

@@ -24,6 +24,14 @@ log = logging.getLogger(__name__)
 #: Frozen networks re-resolved by every run (VGG19 of the loss, LPIPS of the metrics): not
 #: training state, so checkpoints neither store nor require them.
 FROZEN_PREFIXES = ("loss.", "val_metrics.", "test_metrics.")
+#: ``torch.compile`` modes (``model.compile_mode``).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def check_compile_mode(mode: str) -> None:
+    """A ``ValueError`` unless ``mode`` is one of :data:`COMPILE_MODES`."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"model.compile_mode={mode!r}: choose one of {list(COMPILE_MODES)}")
 
 
 class RelightModule(L.LightningModule):
@@ -41,11 +49,16 @@ class RelightModule(L.LightningModule):
         panel_every_n_epochs: save (and log) an image panel of the first validation
             batch every N epochs; 0 disables panels.
         panel_rows: how many items a panel shows.
-        max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (no backward,
-            no optimiser step) and counted (``train/nonfinite_steps``); more than this many
+        max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (its gradients
+            are dropped, no optimiser step) and counted (``train/nonfinite_steps``); more than this many
             in a row stops training with ``FloatingPointError``.
         channels_last: keep the network's weights and inputs in channels_last layout.
         compile: ``torch.compile`` the network in place (state-dict keys unchanged).
+        compile_mode: ``torch.compile``'s mode: ``default``, ``reduce-overhead`` (CUDA
+            graphs: one launch per graph instead of thousands of kernels; needs a fixed
+            batch shape, so ``data.drop_last`` matters), ``max-autotune`` or
+            ``max-autotune-no-cudagraphs``.
+        compile_loss: compile the loss too (W-SSIM's many small kernels, the VGG19).
 
     Logs ``train/loss`` and each term (``train/charbonnier``, ...), with
     ``data.on_bad_item=skip`` ``train/bad_items`` and ``train/skipped_items``, ``val/psnr``,
@@ -65,8 +78,11 @@ class RelightModule(L.LightningModule):
         max_nonfinite_steps: int = 5,
         channels_last: bool = False,
         compile: bool = False,
+        compile_mode: str = "default",
+        compile_loss: bool = False,
     ) -> None:
         super().__init__()
+        check_compile_mode(compile_mode)
         # plain containers (not DictConfig) so that checkpoints load with weights_only=True
         metrics = _plain(metrics) or {}
         # partial optimisers are config, not state: kept out so checkpoints load with weights_only
@@ -77,8 +93,10 @@ class RelightModule(L.LightningModule):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if compile:
-            self.net.compile()
+            self.net.compile(mode=compile_mode)
         self.loss = loss
+        if compile_loss:
+            self.loss.compile(mode=compile_mode)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.val_metrics = RelightMetrics(**metrics)
@@ -88,6 +106,8 @@ class RelightModule(L.LightningModule):
         self._panel_batch: Batch | None = None
         self._restored_best: dict[str, float] = {}
         self.nonfinite_steps = 0  # skipped steps in this run
+        # (loss, terms, items, names) of each batch since the last optimiser step
+        self._pending: list[tuple[torch.Tensor, dict[str, torch.Tensor], int, list]] = []
         self._nonfinite_in_a_row = 0
 
     @property
@@ -135,35 +155,58 @@ class RelightModule(L.LightningModule):
         if "rng_states" in checkpoint:
             set_rng_states(checkpoint["rng_states"])
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        self._mark_graph_step()
         prediction = self(batch)
         total, parts = self.loss(prediction, batch["target"])
-        size = prediction.shape[0]
-        # every rank skips together, or DDP would wait for the missing gradients
-        finite = self.trainer.strategy.reduce_boolean_decision(
-            bool(torch.isfinite(total)), all=True
-        )
-        if not finite:
-            return self._skip_nonfinite(total, parts, batch)
-        self._nonfinite_in_a_row = 0
-        self.log("train/loss", total, prog_bar=True, batch_size=size)
-        for name, value in parts.items():
-            self.log(f"train/{name}", value, batch_size=size)
+        # checked in optimizer_step, once the backward pass is queued: a check here would make
+        # the host wait for the forward pass before it could queue the backward one
+        self._pending.append((total.detach(), parts, prediction.shape[0], batch.get("name", [])))
         for name in ("bad_items", "skipped_items"):  # data.on_bad_item=skip: run totals
             if name in batch:
-                self.log(f"train/{name}", float(batch[name]), batch_size=size)
+                self.log(f"train/{name}", float(batch[name]), batch_size=prediction.shape[0])
         return total
 
-    def _skip_nonfinite(
-        self, total: torch.Tensor, parts: dict[str, torch.Tensor], batch: Batch
+    def optimizer_step(
+        self,
+        epoch: int,
+        batch_idx: int,
+        optimizer: Any,
+        optimizer_closure: Callable[[], Any] | None = None,
     ) -> None:
+        """Run the step's forward and backward passes (the closure), then take the optimiser
+        step only if every loss since the last step is finite (on every rank: DDP ranks skip
+        together). This is the step's one host-device sync, made after the backward pass is
+        queued, so the device never waits for the host."""
+        if optimizer_closure is not None:
+            optimizer_closure()
+        pending, self._pending = self._pending, []
+        totals = torch.stack([total for total, *_ in pending])
+        finite = self.trainer.strategy.reduce_boolean_decision(
+            bool(torch.isfinite(totals).all()), all=True
+        )
+        if not finite:
+            optimizer.zero_grad(set_to_none=True)
+            self._skip_nonfinite(pending)
+            return
+        self._nonfinite_in_a_row = 0
+        size = sum(items for *_, items, _ in pending)
+        self.log("train/loss", totals.mean(), prog_bar=True, batch_size=size)
+        for name in pending[0][1]:
+            value = torch.stack([parts[name] for _, parts, *_ in pending]).mean()
+            self.log(f"train/{name}", value, batch_size=size)
+        # the closure already ran: the precision plugin gets the loss it returned
+        optimizer.step(closure=lambda: totals.mean())
+
+    def _skip_nonfinite(self, pending: list[tuple[torch.Tensor, dict, int, list]]) -> None:
         self.nonfinite_steps += 1
         self._nonfinite_in_a_row += 1
         self.log("train/nonfinite_steps", float(self.nonfinite_steps), batch_size=1)
+        total, parts, _, names = next((p for p in pending if not torch.isfinite(p[0])), pending[-1])
         terms = ", ".join(f"{k}={v.item():.4g}" for k, v in parts.items())
         message = (
             f"non-finite loss at global step {self.global_step} (total={total.item()}, {terms}; "
-            f"items: {list(batch.get('name', []))})"
+            f"items: {list(names)})"
         )
         limit = int(self.hparams.max_nonfinite_steps)
         if self._nonfinite_in_a_row > limit:
@@ -173,16 +216,22 @@ class RelightModule(L.LightningModule):
                 "named above, or resume from the last checkpoint (it holds no NaN)."
             )
         log.warning("%s: step skipped (%d in a row)", message, self._nonfinite_in_a_row)
-        return None
 
     def _evaluate(self, batch: Batch, metrics: RelightMetrics) -> torch.Tensor:
         if "target" not in batch:
             raise ValueError(
                 "evaluation needs ground truth: the pairs folder has no target/ (give gt_dir)"
             )
-        prediction = self(batch).clamp(0, 1)
+        self._mark_graph_step()
+        prediction = self(batch).clamp(0, 1)  # a copy: safe from the next graph replay
         metrics.update(prediction, batch["target"])
         return prediction
+
+    def _mark_graph_step(self) -> None:
+        """With CUDA graphs (``compile_mode=reduce-overhead``), start a new iteration: the
+        graphs may then reuse the previous iteration's output memory."""
+        if self.hparams.compile and self.hparams.compile_mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()
 
     def on_train_start(self) -> None:
         # the sanity check's few batches must not count as a best score; a resumed run

@@ -29,7 +29,7 @@ from relight.checkpoints import (
     net_from_checkpoint,
     resolve_ckpt_path,
 )
-from relight.config import check_targets
+from relight.config import check_float32_precision, check_targets
 from relight.evaluation import evaluate, pick_device
 from relight.files import ensure_writable_dir, link
 from relight.wandb_runs import ablation_switches, log_evaluation, switch_tags
@@ -141,14 +141,35 @@ def sweep_dir() -> Path | None:
     return Path(HydraConfig.get().sweep.dir).resolve()
 
 
+def set_float32_precision(precision: str | None, trainer: Any) -> str | None:
+    """Apply ``float32_matmul_precision``; returns what was set (``None``: torch's default).
+
+    ``auto`` lets float32 matmuls and convolutions use TF32 tensor cores (``high``) when the
+    run trains on a GPU and ``trainer.deterministic`` is off, and leaves torch's default
+    (``highest``) otherwise: a CPU run's numbers do not change.
+    """
+    check_float32_precision(precision)
+    if precision is None:
+        return None
+    if precision == "auto":
+        on_gpu = str(trainer.get("accelerator", "auto")) in {"gpu", "cuda"} or (
+            str(trainer.get("accelerator", "auto")) == "auto" and torch.cuda.is_available()
+        )
+        if not on_gpu or trainer.get("deterministic"):
+            return None
+        precision = "high"
+    torch.set_float32_matmul_precision(precision)
+    torch.backends.cudnn.allow_tf32 = precision != "highest"
+    return precision
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then evaluate the best checkpoint (and test it on a separate test set); returns
     the final metrics (``train/``, ``val/``, ``eval/``, ``eval_shifted/`` with a shifted
     validation set, ``test/``)."""
     check_targets(cfg)  # every _target_ importable, every key one of its arguments
     output_dir = ensure_writable_dir(cfg.paths.output_dir, "run folder (paths.output_dir)")
-    if cfg.float32_matmul_precision:
-        torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
+    set_float32_precision(cfg.float32_matmul_precision, cfg.trainer)
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
 

@@ -266,8 +266,16 @@ def test_bf16_mixed_channels_last_trains_with_the_same_checkpoint_keys(train_cfg
 
 
 @pytest.mark.slow
-def test_compiled_network_trains_and_keeps_its_checkpoint_keys(train_cfg):
-    cfg = train_cfg("model.compile=true", "evaluate=false", "test=false")
+def test_compiled_network_and_loss_train_and_keep_the_checkpoint_keys(train_cfg):
+    # the GPU main job's switches (CUDA graphs are skipped on a CPU; the rest is the same)
+    cfg = train_cfg(
+        "model.compile=true",
+        "model.compile_mode=reduce-overhead",
+        "model.compile_loss=true",
+        "model.optimizer.fused=true",
+        "evaluate=false",
+        "test=false",
+    )
     metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
     state = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")["state_dict"]

@@ -123,10 +123,16 @@ def test_residual_forms_that_start_from_the_identity(form, combine):
 
 def test_global_colour_adds_one_learned_offset_per_image_and_channel():
     torch.manual_seed(0)
-    plain = S3Net(encoder="resnet18", encoder_weights="none", global_residual=True,
-                  residual_form="gain").eval()  # fmt: skip
-    coloured = S3Net(encoder="resnet18", encoder_weights="none", global_residual=True,
-                     residual_form="gain", global_colour=True).eval()  # fmt: skip
+    plain = S3Net(
+        encoder="resnet18", encoder_weights="none", global_residual=True, residual_form="gain"
+    ).eval()
+    coloured = S3Net(
+        encoder="resnet18",
+        encoder_weights="none",
+        global_residual=True,
+        residual_form="gain",
+        global_colour=True,
+    ).eval()
     assert coloured.hparams()["global_colour"] and not plain.hparams()["global_colour"]
     coloured.load_state_dict(plain.state_dict(), strict=False)
     x = torch.rand(2, 8, 32, 32)

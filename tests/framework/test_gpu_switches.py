@@ -1,0 +1,108 @@
+"""The GPU speed switches, checked on a CPU: TF32 policy, compile modes, the throughput
+callback, fused AdamW, and the GPU main job's config."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from relight.config import ConfigError, validate_config
+from relight.throughput import TrainingThroughput
+from relight.train import set_float32_precision, train
+
+from .conftest import compose_cfg
+
+
+@pytest.fixture
+def restore_float32_precision():
+    before = torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+    yield
+    torch.set_float32_matmul_precision(before[0])
+    torch.backends.cudnn.allow_tf32 = before[1]
+
+
+@pytest.mark.parametrize(
+    ("trainer", "expected"),
+    [
+        ({"accelerator": "gpu"}, "high"),
+        ({"accelerator": "cuda", "deterministic": False}, "high"),
+        ({"accelerator": "gpu", "deterministic": True}, None),  # bitwise reproducible
+        ({"accelerator": "cpu"}, None),  # a CPU run's numbers never change
+    ],
+)
+def test_auto_float32_precision_is_tf32_on_a_gpu_unless_deterministic(
+    trainer, expected, restore_float32_precision
+):
+    torch.set_float32_matmul_precision("highest")
+    assert set_float32_precision("auto", OmegaConf.create(trainer)) == expected
+    assert torch.get_float32_matmul_precision() == (expected or "highest")
+
+
+def test_explicit_float32_precision_is_applied(restore_float32_precision):
+    assert set_float32_precision("highest", OmegaConf.create({})) == "highest"
+    assert not torch.backends.cudnn.allow_tf32
+    assert set_float32_precision(None, OmegaConf.create({})) is None
+    with pytest.raises(ValueError, match="choose one of"):
+        set_float32_precision("tf32", OmegaConf.create({}))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.compile_mode=fast", "model.compile_mode='fast': choose one of"),
+        ("float32_matmul_precision=hi", "float32_matmul_precision='hi': choose one of"),
+    ],
+)
+def test_speed_switch_typos_are_config_errors(tmp_path, override, message):
+    cfg = compose_cfg("train", [override], tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(cfg)
+
+
+def test_gpu_main_job_turns_every_measured_switch_on(tmp_path):
+    cfg = compose_cfg("train", ["experiment=minividit_gpu"], tmp_path)
+    validate_config(cfg)
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.model.compile and cfg.model.compile_loss
+    assert cfg.model.compile_mode == "reduce-overhead"
+    assert cfg.model.optimizer.fused is True
+    assert cfg.float32_matmul_precision == "auto"
+    assert cfg.data.pin_memory and cfg.data.num_workers > 0
+    # CUDA graphs need one batch shape: every training batch is full
+    samples = cfg.data.train_scenes * cfg.data.samples_per_scene
+    assert samples % cfg.data.batch_size == 0
+    # the paper's model: its own output, Res2Net-101, attention, enhancement, depth
+    net = cfg.model.net
+    assert not net.global_residual and not net.global_colour
+    assert net.encoder == "res2net101d" and net.attention and net.enhancement and net.depth
+    assert cfg.trainer.max_time == "00:00:10:00"
+
+
+def test_throughput_is_logged_every_epoch_and_printed(train_cfg, caplog):
+    cfg = train_cfg(
+        "trainer.max_epochs=2", "evaluate=false", "test=false", "model.optimizer.fused=true"
+    )
+    with caplog.at_level(logging.INFO, logger="relight.throughput"):
+        metrics = train(cfg)
+    assert metrics["train/items_per_s"] > 0 and metrics["train/items_per_s_warm"] > 0
+    line = next(r.message for r in caplog.records if r.message.startswith("Trained "))
+    assert int(line.split()[1]) > 0 and "items/s after the first epoch" in line
+    csv = (Path(cfg.paths.output_dir) / "csv" / "metrics.csv").read_text()
+    assert "train/items_per_s" in csv.splitlines()[0]
+
+
+def test_throughput_rates_count_items_over_wall_time(monkeypatch):
+    clock = iter([100.0, 102.0, 108.0])
+    monkeypatch.setattr("relight.throughput.time.perf_counter", lambda: next(clock))
+    callback = TrainingThroughput()
+    callback.on_train_start(None, None)  # t = 100
+    callback.items = 40
+    assert callback.rates() == {"items_per_s": 20.0}  # t = 102: 40 items in 2 s
+    callback.warm = (104.0, 40)  # the first epoch ended at t = 104
+    callback.items = 120
+    rates = callback.rates()  # t = 108: 120 items in 8 s, 80 of them in the last 4 s
+    assert rates == {"items_per_s": 15.0, "items_per_s_warm": 20.0}
