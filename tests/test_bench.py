@@ -35,6 +35,9 @@ TRAIN_KEYS = FORWARD_KEYS | {
     "precision",
     "channels_last",
     "checkpointing",
+    "fused",
+    "compile",
+    "first_step_s",
     "forward_s",
     "loss_s",
     "backward_s",
@@ -143,3 +146,73 @@ def test_check_bench_measures_files_per_second_per_worker(tmp_path, capsys):
     assert records[1]["files_per_s_per_worker"] == pytest.approx(
         records[1]["files_per_s"] / 2, abs=0.1
     )
+
+
+@pytest.mark.parametrize("mode", ["bf16-mixed-fused", "bf16-mixed-compile", "bf16-mixed-graphs"])
+def test_train_modes_turn_the_switches_relight_train_turns(mode):
+    from relight.bench.suite import TRAIN_MODE_DEFAULTS
+    from relight.bench.train_step import TRAIN_MODES, build_train_step
+
+    spec = {"device": "cpu", "encoder": "resnet18", "size": 32, "batch": 1}
+    parts = build_train_step({**spec, **TRAIN_MODE_DEFAULTS, **TRAIN_MODES[mode]})
+    assert parts.optimizer.defaults["fused"] is True
+    assert parts.dtype == torch.bfloat16
+    compiled = TRAIN_MODES[mode].get("compile")
+    assert (parts.net._compiled_call_impl is not None) == bool(compiled)
+    assert (parts.loss._compiled_call_impl is not None) == bool(compiled)
+
+
+def test_unknown_train_mode_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["suite", "--train-modes", "bf16-fast", "--no-accuracy"])
+    assert info.value.code == 2
+    assert "unknown ['bf16-fast']" in capsys.readouterr().err
+
+
+def test_a_failed_row_is_recorded_and_the_suite_goes_on(monkeypatch, tmp_path):
+    """make bench-gpu once stopped at its first failing row (torch.compile of ptwt on an
+    H200): a failure is now one row of the table, and every other row is still measured."""
+    import argparse
+
+    from relight.bench import suite
+
+    def fake_run(spec, timeout=1200):
+        if spec["bench"] == "gemm":
+            return {"gflops": 100.0, "peak_gflops": 110.0, "spread": 0.0, "noisy": False}
+        if spec["bench"] in ("forward_flops", "train_flops"):
+            return {"flops": 1e9}
+        if spec.get("compile"):
+            raise RuntimeError(f"benchmark {spec} failed (exit 1):\nTraceback\nDynamoError: boom")
+        timing = {"median_s": 0.5, "min_s": 0.5, "spread": 0.0, "noisy": False, "warmup": 2}
+        if spec["bench"] == "train":
+            phases = {f"{p}_s": 0.125 for p in ("forward", "loss", "backward", "optimizer")}
+            return {**spec, **timing, **phases, "loss_share": 0.25, "peak_mem_mb": 1.0}
+        return {**spec, **timing, "peak_mem_mb": 1.0}
+
+    monkeypatch.setattr(suite, "run_isolated", fake_run)
+    args = argparse.Namespace(
+        device="cpu",
+        threads=1,
+        encoder="resnet18",
+        gemm_n=64,
+        sizes=[64],
+        modes=["eager-fp32"],
+        compile_sizes=[],
+        repeats=1,
+        warmup=1,
+        train_sizes=[64],
+        train_modes=["bf16-mixed", "bf16-mixed-compile", "bf16-mixed-fused"],
+        checkpointing_size=0,
+        train_batch=1,
+        train_repeats=1,
+        accuracy=False,
+        data_sizes=[],
+    )
+    result = suite.run_suite(args)
+    train = [r for r in result["records"] if r["bench"] == "train"]
+    assert [r["mode"] for r in train] == ["bf16-mixed", "bf16-mixed-compile", "bf16-mixed-fused"]
+    assert train[1]["error"] == "DynamoError: boom" and "median_s" in train[2]
+    table = suite.format_tables(result, 100.0)
+    failed = next(line for line in table.splitlines() if "failed" in line)
+    assert failed.startswith("| 64² | bf16-mixed-compile | failed: DynamoError: boom |")
+    assert failed.count("|") == table.splitlines()[table.splitlines().index(failed) - 2].count("|")

@@ -27,7 +27,11 @@ def profile_train_step(spec: dict[str, Any]) -> dict[str, Any]:
     device = parts.device
     autocast = dict(dtype=parts.dtype or torch.float32, enabled=parts.dtype is not None)
 
+    graphs = spec.get("compile") == "reduce-overhead"
+
     def step() -> None:
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(device.type, **autocast):
             prediction = parts.net(parts.x)
             total, _ = parts.loss(prediction.float(), parts.target)
@@ -57,6 +61,8 @@ def profile_train_step(spec: dict[str, Any]) -> dict[str, Any]:
         "batch": spec["batch"],
         "precision": spec["precision"],
         "channels_last": bool(spec.get("channels_last")),
+        "fused": bool(spec.get("fused")),
+        "compile": spec.get("compile"),
         "steps": steps,
         "warmup": warmup,
         "step_s": round(wall, 4),
@@ -110,7 +116,9 @@ def format_profile(record: dict[str, Any]) -> str:
     where = "GPU kernels" if record["device"].startswith("cuda") else "CPU operators"
     lines = [
         f"## One training step, {record['size']}² batch {record['batch']}, "
-        f"{record['precision']}{' channels_last' if record['channels_last'] else ''} on "
+        f"{record['precision']}{' channels_last' if record['channels_last'] else ''}"
+        f"{' fused AdamW' if record.get('fused') else ''}"
+        f"{' compile=' + record['compile'] if record.get('compile') else ''} on "
         f"{record['device']}: {record['step_s']:.3f} s (mean of {record['steps']} steps after "
         f"{record['warmup']} warm-up)",
         "",

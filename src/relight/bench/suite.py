@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from relight.bench.measure import NOISY_SPREAD, STEADY_SPREAD, STEADY_WINDOW, run_isolated
+from relight.bench.train_step import TRAIN_MODES
 
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu": dict(
@@ -27,6 +29,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         sizes=[256, 512, 1024],
         modes=["eager-fp32", "fp32-cl", "bf16", "bf16-cl", "bf16-cl-compile"],
         train_sizes=[256, 512],
+        train_modes=["32-true", "bf16-mixed", "bf16-mixed-cl"],
         train_batch=3,
         gemm_n=2048,
         repeats=3,
@@ -42,6 +45,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         sizes=[1024],
         modes=["eager-fp32", "fp32-cl", "bf16", "bf16-cl", "bf16-cl-compile"],
         train_sizes=[1024],
+        train_modes=[
+            "32-true",
+            "bf16-mixed",
+            "bf16-mixed-cl",
+            "bf16-mixed-fused",
+            "bf16-mixed-compile",
+            "bf16-mixed-graphs",
+        ],
         train_batch=3,
         gemm_n=8192,
         repeats=20,
@@ -53,17 +64,28 @@ PROFILES: dict[str, dict[str, Any]] = {
         compile_sizes=[1024],
     ),
 }
-TRAIN_CONFIGS = [  # (precision, channels_last)
-    ("32-true", False),
-    ("bf16-mixed", False),
-    ("bf16-mixed", True),
-]
+#: What a training mode leaves out (:data:`relight.bench.train_step.TRAIN_MODES`).
+TRAIN_MODE_DEFAULTS = dict(channels_last=False, fused=False, compile=None, checkpointing=False)
+#: Activation-checkpointing rows, at ``checkpointing_size`` (their memory saving).
+CHECKPOINTING_MODES = ["32-true-ckpt", "bf16-mixed-cl-ckpt"]
 BASE_SIZE = 256  # FLOPs are counted here and scaled with the pixel count (S3Net is conv-only)
 
 
 def _emit(record: dict[str, Any], records: list[dict[str, Any]]) -> None:
     print(json.dumps(record), flush=True)
     records.append(record)
+
+
+def _row(spec: dict[str, Any], records: list[dict[str, Any]], **extra: Any) -> dict | None:
+    """One measurement; a failed one is recorded (``error``: the last line of its stderr,
+    printed as ``failed`` in the table) and the suite goes on to the next row."""
+    try:
+        return run_isolated(spec)
+    except (RuntimeError, subprocess.TimeoutExpired) as failure:
+        lines = [line for line in str(failure).splitlines() if line.strip()]
+        error = lines[-1].strip()[:300] if lines else type(failure).__name__
+        _emit({**spec, **extra, "error": error}, records)
+        return None
 
 
 def run_suite(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,7 +119,9 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 "repeats": args.repeats,
                 "warmup": args.warmup,
             }
-            record = run_isolated(spec)
+            record = _row(spec, records)
+            if record is None:
+                continue
             flops = base_flops * (size / BASE_SIZE) ** 2
             reference = gemm["bfloat16" if mode.startswith("bf16") else "float32"]
             baseline = baseline or record["median_s"]
@@ -113,29 +137,29 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "flops"
     ]
     for size in args.train_sizes:
-        configs = [(p, cl, False) for p, cl in TRAIN_CONFIGS]
+        modes = list(args.train_modes)
         if size == args.checkpointing_size:
-            configs += [("32-true", False, True), ("bf16-mixed", True, True)]
+            modes += [m for m in CHECKPOINTING_MODES if m not in modes]
         baseline = None
-        for precision, channels_last, checkpointing in configs:
+        for mode in modes:
             spec = {
                 **common,
+                **TRAIN_MODE_DEFAULTS,
+                **TRAIN_MODES[mode],
                 "bench": "train",
                 "size": size,
                 "batch": args.train_batch,
-                "precision": precision,
-                "channels_last": channels_last,
-                "checkpointing": checkpointing,
                 "repeats": args.train_repeats,
                 "warmup": 2,
             }  # the first steps build kernels and AdamW state
-            record = run_isolated(spec)
+            record = _row(spec, records, mode=mode)
+            if record is None:
+                continue
             flops = step_flops * args.train_batch * (size / BASE_SIZE) ** 2
-            reference = gemm["bfloat16" if precision.startswith("bf16") else "float32"]
+            reference = gemm["bfloat16" if spec["precision"].startswith("bf16") else "float32"]
             baseline = baseline or record["median_s"]
             record.update(
-                mode=f"{precision}{'-cl' if channels_last else ''}"
-                f"{'-ckpt' if checkpointing else ''}",
+                mode=mode,
                 gflop=round(flops / 1e9, 1),
                 gflops=round(flops / record["median_s"] / 1e9, 1),
                 gemm_ratio=round(flops / record["median_s"] / 1e9 / reference, 3),
@@ -237,6 +261,14 @@ def _spread(record: dict[str, Any]) -> str:
     return f"spread {record['spread']:.0%}{' NOISY' if record['noisy'] else ''}"
 
 
+def _failed(record: dict[str, Any], cells: int) -> str:
+    """A table row for a measurement that failed: its error in the first cell after the
+    mode, the other cells empty."""
+    error = record["error"].replace("|", "/")
+    size = f"{record['size']}² | " if "size" in record else ""
+    return f"{size}{record['mode']} | failed: {error}" + " | " * (cells - 1)
+
+
 def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
     """The human-readable tables of a suite run."""
     meta, records = result["meta"], result["records"]
@@ -297,7 +329,12 @@ def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
     for bench, title, header, row in sections:
         rows = [r for r in records if r["bench"] == bench]
         if rows:
-            lines += _markdown_table(title.format(**rows[0]), header, [row(r) for r in rows])
+            cells = header.count("|") - 1  # after size and mode
+            lines += _markdown_table(
+                title.format(**rows[0]),
+                header,
+                [_failed(r, cells) if "error" in r else row(r) for r in rows],
+            )
     data = [r for r in records if r["bench"] == "data"]
     if data:
         need = gpu_tflops * 1e12 / (meta["train_gflop_per_item_1024"] * 1e9)

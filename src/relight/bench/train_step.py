@@ -16,6 +16,19 @@ from relight.losses import CompositeLoss
 
 #: Training precisions: Lightning's names (``trainer.precision``).
 PRECISIONS = {"32-true": None, "bf16-mixed": torch.bfloat16}
+#: Training modes of the bench: each names the switches ``relight-train`` turns the same
+#: way (trainer.precision, model.channels_last, model.optimizer.fused, model.compile with
+#: model.compile_mode and model.compile_loss, model.net.activation_checkpointing).
+TRAIN_MODES: dict[str, dict[str, Any]] = {
+    "32-true": dict(precision="32-true"),
+    "bf16-mixed": dict(precision="bf16-mixed"),
+    "bf16-mixed-cl": dict(precision="bf16-mixed", channels_last=True),
+    "bf16-mixed-fused": dict(precision="bf16-mixed", fused=True),
+    "bf16-mixed-compile": dict(precision="bf16-mixed", fused=True, compile="default"),
+    "bf16-mixed-graphs": dict(precision="bf16-mixed", fused=True, compile="reduce-overhead"),
+    "32-true-ckpt": dict(precision="32-true", checkpointing=True),
+    "bf16-mixed-cl-ckpt": dict(precision="bf16-mixed", channels_last=True, checkpointing=True),
+}
 PHASES = ("forward", "loss", "backward", "optimizer")
 
 
@@ -35,14 +48,20 @@ class TrainStep:
 def build_train_step(spec: dict[str, Any]) -> TrainStep:
     """The paper's model (random weights), its full composite loss (a random VGG19 costs
     what the ImageNet one costs) and AdamW, on random batches of ``spec['batch']`` inputs
-    of ``spec['size']``², at ``spec['precision']`` (Lightning's name), channels_last and
-    activation checkpointing as ``spec`` says."""
+    of ``spec['size']``², at ``spec['precision']`` (Lightning's name), channels_last,
+    fused AdamW, ``torch.compile`` of the network and the loss (``spec['compile']``: a mode,
+    or absent) and activation checkpointing as ``spec`` says."""
     device = torch.device(spec["device"])
     net = build_net(spec, activation_checkpointing=spec.get("checkpointing", False))
     layout = torch.channels_last if spec.get("channels_last") else torch.contiguous_format
     net = net.to(device).train().to(memory_format=layout)
     loss = CompositeLoss(vgg_weights="none", allow_random_init=True).to(device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=1e-4, betas=(0.5, 0.999), fused=spec.get("fused") or None
+    )
+    if spec.get("compile"):
+        net.compile(mode=spec["compile"])
+        loss.compile(mode=spec["compile"])
     size, batch = spec["size"], spec["batch"]
     x = torch.rand(batch, 8, size, size, device=device).contiguous(memory_format=layout)
     target = torch.rand(batch, 3, size, size, device=device)
@@ -55,7 +74,11 @@ def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
     device, net, loss, optimizer = parts.device, parts.net, parts.loss, parts.optimizer
     x, target, dtype = parts.x, parts.target, parts.dtype
 
+    graphs = spec.get("compile") == "reduce-overhead"
+
     def step() -> list[float]:
+        if graphs:  # a new iteration: the graphs may reuse the last one's output memory
+            torch.compiler.cudagraph_mark_step_begin()
         marks = [time.perf_counter()]
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             prediction = net(x)
@@ -76,13 +99,20 @@ def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     before = current_memory_mb(device)
-    warmup = warm_up(step, device, spec["warmup"], max_calls=10)
+    first = time.perf_counter()
+    step()  # compilation, cuDNN's autotuner, AdamW's state
+    first = time.perf_counter() - first
+    warmup = 1 + warm_up(step, device, spec["warmup"], max_calls=10)
     splits = [step() for _ in range(spec["repeats"])]
     record = summary([sum(s) for s in splits], warmup)
     for i, phase in enumerate(PHASES):
         record[f"{phase}_s"] = round(statistics.median(s[i] for s in splits), 4)
     record["loss_share"] = round(record["loss_s"] / record["median_s"], 3)
-    record.update(model_mem_mb=round(before, 1), peak_mem_mb=round(peak_memory_mb(device), 1))
+    record.update(
+        first_step_s=round(first, 2),
+        model_mem_mb=round(before, 1),
+        peak_mem_mb=round(peak_memory_mb(device), 1),
+    )
     return record
 
 

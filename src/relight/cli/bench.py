@@ -25,6 +25,8 @@ from relight.files import write_text_atomic
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``relight-bench``."""
     from relight.bench.suite import PROFILES, format_tables, run_suite
+    from relight.bench.train_step import TRAIN_MODES
+    from relight.module import COMPILE_MODES
 
     parser = Parser(
         prog="relight-bench",
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         ("sizes", int),
         ("modes", str),
         ("train-sizes", int),
+        ("train-modes", str),
         ("compile-sizes", int),
         ("data-sizes", int),
         ("data-workers", int),
@@ -103,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     prof.add_argument("--batch", type=int, default=3)
     prof.add_argument("--precision", choices=["32-true", "bf16-mixed"], default="32-true")
     prof.add_argument("--channels-last", action="store_true")
+    prof.add_argument("--fused", action="store_true", help="fused AdamW")
+    prof.add_argument(
+        "--compile", choices=COMPILE_MODES, help="torch.compile the network and the loss"
+    )
     prof.add_argument("--encoder", default="res2net101d", help="timm encoder of the model")
     prof.add_argument("--steps", type=int, default=3, help="steps profiled (after warm-up)")
     prof.add_argument("--top", type=int, default=15, help="operators listed")
@@ -138,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
         import os
 
         args.threads = min(os.cpu_count() or 1, 16)
+    unknown = sorted(set(args.train_modes) - set(TRAIN_MODES))
+    if unknown:
+        parser.error(f"--train-modes: unknown {unknown}; choose from {sorted(TRAIN_MODES)}")
     result = run_suite(args)
     tables = format_tables(result, args.gpu_tflops)
     print("\n" + tables)
