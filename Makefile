@@ -13,7 +13,7 @@ test test-suite test-package test-fast: export WANDB_MODE := disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train eval predict export-onnx sweep-ablation report wandb-sync test test-suite test-package wheel lock test-fast lint format bench bench-gpu profile profile-gpu bench-data data check-data clean
+.PHONY: help install train train-gpu eval predict export-onnx sweep-ablation report wandb-sync test test-suite test-package wheel lock test-fast lint format bench bench-gpu profile profile-gpu bench-data data check-data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ install: $(BIN)/relight-convert  ## create .venv: relight (editable) + dev extra
 
 train: install  ## the main job: mini-VIDIT (rendered if missing) -> train S3Net on CPU -> evaluate vs identity
 	$(BIN)/relight-train experiment=minividit_cpu $(ARGS)
+
+train-gpu: install  ## the GPU main job: the paper's S3Net on mini-VIDIT, one CUDA GPU, <= 10 min of training
+	$(BIN)/relight-train experiment=minividit_gpu $(ARGS)
 
 eval: install  ## evaluate the latest run's best checkpoint (logs/train/latest/checkpoints/best.ckpt)
 	$(BIN)/relight-eval ckpt_path=logs/train/latest/checkpoints/best.ckpt image_size=128 $(ARGS)
