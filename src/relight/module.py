@@ -161,7 +161,11 @@ class RelightModule(L.LightningModule):
         total, parts = self.loss(prediction, batch["target"])
         # checked in optimizer_step, once the backward pass is queued: a check here would make
         # the host wait for the forward pass before it could queue the backward one
-        self._pending.append((total.detach(), parts, prediction.shape[0], batch.get("name", [])))
+        # copies: with CUDA graphs the next replay may reuse the outputs' memory
+        values = {name: value.clone() for name, value in parts.items()}
+        self._pending.append(
+            (total.detach().clone(), values, prediction.shape[0], batch.get("name", []))
+        )
         for name in ("bad_items", "skipped_items"):  # data.on_bad_item=skip: run totals
             if name in batch:
                 self.log(f"train/{name}", float(batch[name]), batch_size=prediction.shape[0])
