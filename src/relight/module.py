@@ -49,15 +49,16 @@ class RelightModule(L.LightningModule):
         panel_every_n_epochs: save (and log) an image panel of the first validation
             batch every N epochs; 0 disables panels.
         panel_rows: how many items a panel shows.
-        max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (its gradients
-            are dropped, no optimiser step) and counted (``train/nonfinite_steps``); more than this many
-            in a row stops training with ``FloatingPointError``.
+        max_nonfinite_steps: a step whose loss is NaN or infinite is skipped (its
+            gradients are dropped, no optimiser step) and counted
+            (``train/nonfinite_steps``); more than this many in a row stops training with
+            ``FloatingPointError``.
         channels_last: keep the network's weights and inputs in channels_last layout.
         compile: ``torch.compile`` the network in place (state-dict keys unchanged).
         compile_mode: ``torch.compile``'s mode: ``default``, ``reduce-overhead`` (CUDA
-            graphs: one launch per graph instead of thousands of kernels; needs a fixed
-            batch shape, so ``data.drop_last`` matters), ``max-autotune`` or
-            ``max-autotune-no-cudagraphs``.
+            graphs: one launch per graph instead of thousands of kernels; a last, smaller
+            batch of an epoch is a second graph to capture, so make an epoch a whole
+            number of batches), ``max-autotune`` or ``max-autotune-no-cudagraphs``.
         compile_loss: compile the loss too (W-SSIM's many small kernels, the VGG19).
 
     Logs ``train/loss`` and each term (``train/charbonnier``, ...), with
@@ -160,8 +161,8 @@ class RelightModule(L.LightningModule):
         prediction = self(batch)
         total, parts = self.loss(prediction, batch["target"])
         # checked in optimizer_step, once the backward pass is queued: a check here would make
-        # the host wait for the forward pass before it could queue the backward one
-        # copies: with CUDA graphs the next replay may reuse the outputs' memory
+        # the host wait for the forward pass before it could queue the backward one. Copies:
+        # with CUDA graphs the next replay may reuse the outputs' memory.
         values = {name: value.clone() for name, value in parts.items()}
         self._pending.append(
             (total.detach().clone(), values, prediction.shape[0], batch.get("name", []))

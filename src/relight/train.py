@@ -1,7 +1,8 @@
 """A training run from its config: fit S3Net, then one evaluation pass of the best checkpoint
 over the validation set (and the shifted validation set, when the data has one) against the
-identity baseline (and a test pass over a separate test set when there is one). ``train(cfg)`` takes the composed ``conf/train.yaml``; the command
-is ``relight-train`` (:mod:`relight.cli.train`, also ``python -m relight.train``).
+identity baseline (and a test pass over a separate test set when there is one).
+``train(cfg)`` takes the composed ``conf/train.yaml``; the command is ``relight-train``
+(:mod:`relight.cli.train`, also ``python -m relight.train``).
 """
 
 from __future__ import annotations
