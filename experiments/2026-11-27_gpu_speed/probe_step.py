@@ -12,6 +12,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -152,80 +153,36 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    jobs: list[tuple[str, Callable[[], object]]] = [
-        (
-            "paper-base",
-            lambda: variant(
-                "paper-base", 1024, 3, channels_last=False, fused=False, compile_mode=None
-            ),
-        ),
-        (
-            "paper-fused",
-            lambda: variant(
-                "paper-fused", 1024, 3, channels_last=False, fused=True, compile_mode=None
-            ),
-        ),
-        (
-            "paper-fused-cl",
-            lambda: variant(
-                "paper-fused-cl", 1024, 3, channels_last=True, fused=True, compile_mode=None
-            ),
-        ),
-        (
-            "paper-fused-cl-vggcl",
-            lambda: variant(
-                "paper-fused-cl-vggcl",
-                1024,
-                3,
-                channels_last=True,
-                fused=True,
-                compile_mode=None,
-                vgg_cl=True,
-            ),
-        ),
-        ("loss-terms", lambda: loss_terms(1024, 3)),
-        ("net-only", lambda: [net_only(1024, 3, False), net_only(1024, 3, True)]),
-        (
-            "mini-b8",
-            lambda: variant("mini-b8", 128, 8, channels_last=False, fused=True, compile_mode=None),
-        ),
-        (
-            "mini-b32",
-            lambda: variant(
-                "mini-b32", 128, 32, channels_last=False, fused=True, compile_mode=None
-            ),
-        ),
-        (
-            "mini-b32-cl",
-            lambda: variant(
-                "mini-b32-cl", 128, 32, channels_last=True, fused=True, compile_mode=None
-            ),
-        ),
-        (
-            "mini-b32-graphs",
-            lambda: variant(
-                "mini-b32-graphs",
-                128,
-                32,
-                channels_last=False,
-                fused=True,
-                compile_mode="reduce-overhead",
-            ),
-        ),
-        (
-            "paper-compile",
-            lambda: variant(
-                "paper-compile",
-                1024,
-                3,
-                channels_last=True,
-                fused=True,
-                compile_mode="default",
-                vgg_cl=True,
-            ),
-        ),
+    # (name, size, batch, channels_last, fused, compile mode, vgg_cl) of each step variant
+    steps = [
+        ("paper-base", 1024, 3, False, False, None, False),
+        ("paper-fused", 1024, 3, False, True, None, False),
+        ("paper-fused-cl", 1024, 3, True, True, None, False),
+        ("paper-fused-cl-vggcl", 1024, 3, True, True, None, True),
+        ("mini-b8", 128, 8, False, True, None, False),
+        ("mini-b32", 128, 32, False, True, None, False),
+        ("mini-b32-cl", 128, 32, True, True, None, False),
+        ("mini-b32-graphs", 128, 32, False, True, "reduce-overhead", False),
+        ("paper-compile", 1024, 3, True, True, "default", True),
     ]
-    for name, job in jobs:
+    jobs: dict[str, Callable[[], object]] = {
+        name: partial(
+            variant,
+            name,
+            size,
+            batch,
+            channels_last=cl,
+            fused=fused,
+            compile_mode=mode,
+            **({"vgg_cl": True} if vgg_cl else {}),  # recorded only where set, as it ran
+        )
+        for name, size, batch, cl, fused, mode, vgg_cl in steps
+    }
+    jobs["loss-terms"] = partial(loss_terms, 1024, 3)
+    jobs["net-only"] = lambda: [net_only(1024, 3, False), net_only(1024, 3, True)]
+    order = [*[s[0] for s in steps[:4]], "loss-terms", "net-only", *[s[0] for s in steps[4:]]]
+    for name in order:
+        job = jobs[name]
         if args.only and name not in args.only:
             continue
         try:

@@ -26,8 +26,9 @@ from relight.losses import CompositeLoss
 from relight.losses.composite import check_loss_weights
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
+from relight.models.execution import check_compile_mode
 from relight.models.s3net import check_residual_form
-from relight.module import RelightModule, check_compile_mode
+from relight.module import RelightModule
 from relight.signatures import signature_dataclass
 
 

@@ -16,6 +16,7 @@ from relight.checkpoints import rng_states, set_rng_states
 from relight.losses import CompositeLoss
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
+from relight.models.execution import begin_compiled_step, check_compile_mode
 from relight.models.s3net import batch_input
 from relight.panels import panel_rows, save_png
 
@@ -24,14 +25,6 @@ log = logging.getLogger(__name__)
 #: Frozen networks re-resolved by every run (VGG19 of the loss, LPIPS of the metrics): not
 #: training state, so checkpoints neither store nor require them.
 FROZEN_PREFIXES = ("loss.", "val_metrics.", "test_metrics.")
-#: ``torch.compile`` modes (``model.compile_mode``).
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-def check_compile_mode(mode: str) -> None:
-    """A ``ValueError`` unless ``mode`` is one of :data:`COMPILE_MODES`."""
-    if mode not in COMPILE_MODES:
-        raise ValueError(f"model.compile_mode={mode!r}: choose one of {list(COMPILE_MODES)}")
 
 
 class RelightModule(L.LightningModule):
@@ -196,12 +189,13 @@ class RelightModule(L.LightningModule):
             return
         self._nonfinite_in_a_row = 0
         size = sum(items for *_, items, _ in pending)
-        self.log("train/loss", totals.mean(), prog_bar=True, batch_size=size)
+        loss = totals.mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
         for name in pending[0][1]:
             value = torch.stack([parts[name] for _, parts, *_ in pending]).mean()
             self.log(f"train/{name}", value, batch_size=size)
         # the closure already ran: the precision plugin gets the loss it returned
-        optimizer.step(closure=lambda: totals.mean())
+        optimizer.step(closure=lambda: loss)
 
     def _skip_nonfinite(self, pending: list[tuple[torch.Tensor, dict, int, list]]) -> None:
         self.nonfinite_steps += 1
@@ -233,10 +227,7 @@ class RelightModule(L.LightningModule):
         return prediction
 
     def _mark_graph_step(self) -> None:
-        """With CUDA graphs (``compile_mode=reduce-overhead``), start a new iteration: the
-        graphs may then reuse the previous iteration's output memory."""
-        if self.hparams.compile and self.hparams.compile_mode == "reduce-overhead":
-            torch.compiler.cudagraph_mark_step_begin()
+        begin_compiled_step(self.hparams.compile_mode if self.hparams.compile else None)
 
     def on_train_start(self) -> None:
         # the sanity check's few batches must not count as a best score; a resumed run

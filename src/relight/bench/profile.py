@@ -27,11 +27,8 @@ def profile_train_step(spec: dict[str, Any]) -> dict[str, Any]:
     device = parts.device
     autocast = dict(dtype=parts.dtype or torch.float32, enabled=parts.dtype is not None)
 
-    graphs = spec.get("compile") == "reduce-overhead"
-
     def step() -> None:
-        if graphs:
-            torch.compiler.cudagraph_mark_step_begin()
+        parts.begin()
         with torch.autocast(device.type, **autocast):
             prediction = parts.net(parts.x)
             total, _ = parts.loss(prediction.float(), parts.target)

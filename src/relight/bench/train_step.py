@@ -13,6 +13,7 @@ import torch
 from relight.bench.forward import build_net
 from relight.bench.measure import current_memory_mb, peak_memory_mb, summary, sync, warm_up
 from relight.losses import CompositeLoss
+from relight.models.execution import begin_compiled_step
 
 #: Training precisions: Lightning's names (``trainer.precision``).
 PRECISIONS = {"32-true": None, "bf16-mixed": torch.bfloat16}
@@ -43,6 +44,11 @@ class TrainStep:
     x: torch.Tensor
     target: torch.Tensor
     dtype: torch.dtype | None  # the autocast dtype, None for float32
+    compile_mode: str | None  # torch.compile's mode of the network and the loss
+
+    def begin(self) -> None:
+        """Call before each step (a new CUDA-graph iteration with ``reduce-overhead``)."""
+        begin_compiled_step(self.compile_mode)
 
 
 def build_train_step(spec: dict[str, Any]) -> TrainStep:
@@ -65,7 +71,8 @@ def build_train_step(spec: dict[str, Any]) -> TrainStep:
     size, batch = spec["size"], spec["batch"]
     x = torch.rand(batch, 8, size, size, device=device).contiguous(memory_format=layout)
     target = torch.rand(batch, 3, size, size, device=device)
-    return TrainStep(device, net, loss, optimizer, x, target, PRECISIONS[spec["precision"]])
+    dtype = PRECISIONS[spec["precision"]]
+    return TrainStep(device, net, loss, optimizer, x, target, dtype, spec.get("compile"))
 
 
 def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
@@ -74,11 +81,8 @@ def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
     device, net, loss, optimizer = parts.device, parts.net, parts.loss, parts.optimizer
     x, target, dtype = parts.x, parts.target, parts.dtype
 
-    graphs = spec.get("compile") == "reduce-overhead"
-
     def step() -> list[float]:
-        if graphs:  # a new iteration: the graphs may reuse the last one's output memory
-            torch.compiler.cudagraph_mark_step_begin()
+        parts.begin()
         marks = [time.perf_counter()]
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             prediction = net(x)

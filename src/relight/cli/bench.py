@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of ``relight-bench``."""
     from relight.bench.suite import PROFILES, format_tables, run_suite
     from relight.bench.train_step import TRAIN_MODES
-    from relight.module import COMPILE_MODES
+    from relight.models.execution import COMPILE_MODES
 
     parser = Parser(
         prog="relight-bench",

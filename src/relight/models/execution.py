@@ -91,3 +91,21 @@ def prepare(
             return module(x).float()
 
     return run
+
+
+#: ``torch.compile`` modes (``model.compile_mode``).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def check_compile_mode(mode: str) -> None:
+    """A ``ValueError`` unless ``mode`` is one of :data:`COMPILE_MODES`."""
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"model.compile_mode={mode!r}: choose one of {list(COMPILE_MODES)}")
+
+
+def begin_compiled_step(compile_mode: str | None) -> None:
+    """Before each training or evaluation step of modules compiled in ``compile_mode``
+    (``None``: not compiled): with CUDA graphs (``reduce-overhead``), start a new
+    iteration, so the graphs may reuse the previous iteration's output memory."""
+    if compile_mode == "reduce-overhead":
+        torch.compiler.cudagraph_mark_step_begin()
