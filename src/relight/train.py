@@ -31,7 +31,8 @@ from relight.checkpoints import (
     resolve_ckpt_path,
 )
 from relight.config import check_float32_precision, check_targets
-from relight.evaluation import evaluate, pick_device
+from relight.devices import pick_device
+from relight.evaluation import evaluate
 from relight.files import ensure_writable_dir, link
 from relight.wandb_runs import ablation_switches, log_evaluation, switch_tags
 from relight.wandb_sync import unreachable_wandb_server

@@ -130,7 +130,7 @@ def test_only_network_errors_count_as_a_failed_download(monkeypatch):
             raise failure
         return torch.nn.Identity()
 
-    monkeypatch.setattr(weights.timm, "create_model", create)
+    monkeypatch.setattr(timm, "create_model", create)
     failure = ConnectionError("connection reset")
     with pytest.raises(WeightsUnavailableError, match=r"could not be downloaded \(ConnectionError"):
         weights.create_timm_model("resnet18", "imagenet")

@@ -1,10 +1,12 @@
 """Relight checkpoints: the networks inside them, resuming, atomic writes, RNG state.
 
 Reading a file is :func:`relight.models.weight_files.read_checkpoint` (the one reader, the
-one :class:`CheckpointError`), re-exported here.
+one :class:`CheckpointError`), re-exported here. The Lightning checkpoint IO is imported on
+first use (:mod:`relight.lazy_exports`).
 """
 
-from relight.checkpoints.atomic_io import AtomicCheckpointIO, checkpoint_nbytes
+from typing import TYPE_CHECKING
+
 from relight.checkpoints.networks import (
     ANY_CHECKPOINT_HELP,
     describe_checkpoint,
@@ -23,7 +25,16 @@ from relight.checkpoints.resume import (
     run_closed,
 )
 from relight.checkpoints.rng import rng_states, set_rng_states
+from relight.lazy_exports import lazy_exports
 from relight.models.weight_files import CheckpointError, read_checkpoint
+
+if TYPE_CHECKING:
+    from relight.checkpoints.atomic_io import AtomicCheckpointIO, checkpoint_nbytes
+
+__getattr__ = lazy_exports(
+    __name__,
+    {name: "relight.checkpoints.atomic_io" for name in ("AtomicCheckpointIO", "checkpoint_nbytes")},
+)
 
 __all__ = [
     "ANY_CHECKPOINT_HELP",

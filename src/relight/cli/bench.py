@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.bench == "profile":
         from relight.bench.profile import format_profile, profile_train_step
-        from relight.evaluation import pick_device
+        from relight.devices import pick_device
 
         pick_device(args.device)  # a clear error when CUDA is asked for and absent
         record = profile_train_step(vars(args))

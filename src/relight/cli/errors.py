@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeVar
 
 import torch
 
-from relight.evaluation import DeviceUnavailableError
+from relight.devices import DeviceUnavailableError
 from relight.models.weights import WeightsUnavailableError
 
 #: What a user can cause and fix: missing, unreadable or wrong files and data (OSError:

@@ -24,7 +24,8 @@ from relight.config import check_targets, register_configs
 from relight.data import PairsDataset, index_pairs
 from relight.data.cache import FileReader
 from relight.data.transforms import check_image_size
-from relight.evaluation import evaluate, pick_device
+from relight.devices import pick_device
+from relight.evaluation import evaluate
 from relight.metrics import RelightMetrics
 from relight.paths import config_dir
 

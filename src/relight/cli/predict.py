@@ -37,7 +37,7 @@ from relight.cli.errors import Parser, console_script
 from relight.data.depth_conventions import CONVENTIONS, check_depth_range
 from relight.data.pairs import PairFiles, index_pairs
 from relight.data.photo_pairs import DepthOptions, check_pair_files
-from relight.evaluation import pick_device
+from relight.devices import pick_device
 from relight.files import ensure_writable_dir
 from relight.models import S3Net
 from relight.models.execution import BF16_TOLERANCE_TEXT, MODES

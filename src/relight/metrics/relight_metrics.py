@@ -16,7 +16,6 @@ import warnings
 
 import torch
 from torch import nn
-from torchmetrics import MeanMetric
 
 from relight.metrics.functional import mps, psnr, ssim
 from relight.metrics.lpips import build_lpips
@@ -61,6 +60,10 @@ class RelightMetrics(nn.Module):
                 f"LPIPS and MPS are OFF for this run: {error}", RuntimeWarning, stacklevel=2
             )
             self.lpips_network = None
+        # on first use: importing torchmetrics takes seconds, which a console script that
+        # only reads METRIC_NAMES (relight-report, relight-wandb) should not pay
+        from torchmetrics import MeanMetric
+
         # float64 sums, as the per-image scores: the means equal those of metrics.csv
         self.means = nn.ModuleDict(
             {name: MeanMetric().set_dtype(torch.float64) for name in self.names}

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from timm.models import clean_state_dict
 
 PathLike = str | os.PathLike[str]
 
@@ -90,6 +89,8 @@ def state_dict_from(content: Any, origin: str) -> dict[str, torch.Tensor]:
             f"{origin}: no state dict inside (expected a mapping of tensors, or one under "
             "'state_dict' or 'model')"
         )
+    from timm.models import clean_state_dict  # on first use: importing timm takes about 1 s
+
     return clean_state_dict(dict(content))
 
 

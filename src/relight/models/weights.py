@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import timm
 import torch
 from torch import nn
 
@@ -143,6 +142,8 @@ def create_timm_model(
         what: how to name the network in messages (defaults to the model name).
         **kwargs: passed to :func:`timm.create_model` (``features_only``, ``in_chans``, ...).
     """
+    import timm  # on first use: every console script imports this module (for its errors)
+
     what = what or f"timm model '{name}'"
     choice = "none" if weights is None else str(weights)
     if choice.lower() == "none":
