@@ -106,3 +106,30 @@ def test_throughput_rates_count_items_over_wall_time(monkeypatch):
     callback.items = 120
     rates = callback.rates()  # t = 108: 120 items in 8 s, 80 of them in the last 4 s
     assert rates == {"items_per_s": 15.0, "items_per_s_warm": 20.0}
+
+
+def test_compiled_network_and_loss_terms_make_every_tensor_on_the_inputs_device():
+    """A tensor made on the CPU inside a graph compiled for a GPU turns CUDA graphs off for
+    that graph (``model.compile_mode=reduce-overhead``). Meta tensors stand in for a GPU: the
+    graphs of the compiled S3Net and of each loss term (``model.compile``, ``compile_loss``)
+    hold meta tensors only. (The composite's autocast guard cannot run on meta tensors.)"""
+    from relight.losses import CompositeLoss
+    from relight.models import S3Net
+
+    graphs: list[torch.fx.GraphModule] = []
+
+    def record(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    torch._dynamo.reset()
+    net = S3Net(encoder="resnet18", encoder_weights="none").to("meta")
+    loss = CompositeLoss(vgg_weights="none", perceptual_layers=["relu1_2"]).to("meta")
+    x = torch.rand(2, 8, 64, 64, device="meta")
+    target = torch.rand(2, 3, 64, 64, device="meta")
+    pred = torch.compile(net, backend=record)(x)
+    for term in loss.terms.values():
+        torch.compile(term, backend=record)(pred, target)
+    values = [node.meta.get("example_value") for gm in graphs for node in gm.graph.nodes]
+    devices = {str(v.device) for v in values if isinstance(v, torch.Tensor)}
+    assert len(graphs) >= 1 + len(loss.terms) and devices == {"meta"}

@@ -1,4 +1,5 @@
 import numpy as np
+import ptwt
 import pytest
 import pywt
 import torch
@@ -17,6 +18,30 @@ def test_haar_bands_equal_pywt(generator):
     assert len(ours) == len(expected)
     for band, reference in zip(ours, expected, strict=True):
         np.testing.assert_allclose(band.numpy(), reference, atol=1e-12)
+
+
+def test_haar_bands_build_no_filter_from_python_numbers(generator, monkeypatch):
+    """On a GPU a filter made from Python floats is a blocking host-to-device copy: after
+    the first call for a device and dtype, the transform must reuse tensors."""
+    x = torch.rand(2, 3, 32, 48, generator=generator)
+    reference = ptwt.wavedec2(x, "haar", level=2, mode="zero")
+    haar_bands(x, 2)  # the filters of (cpu, float32) are made here, once
+    from_numbers: list[str] = []
+    for name in ("tensor", "as_tensor"):
+        original = getattr(torch, name)
+
+        def spy(data, *args, _name=name, _original=original, **kwargs):
+            if not isinstance(data, torch.Tensor):
+                from_numbers.append(f"torch.{_name}({data!r})")
+            return _original(data, *args, **kwargs)
+
+        monkeypatch.setattr(torch, name, spy)
+    bands = haar_bands(x, 2)
+    monkeypatch.undo()
+    assert from_numbers == []
+    expected = [*reference[2], *reference[1], reference[0]]
+    for band, same in zip(bands, expected, strict=True):
+        assert torch.equal(band, same)
 
 
 def test_weights_are_the_y_net_ones():

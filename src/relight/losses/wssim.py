@@ -13,7 +13,10 @@ the last LL keeps what is left. For two levels and r = 0.7 (Y-net, S3Net):
 
 from __future__ import annotations
 
+import functools
+
 import ptwt
+import pywt
 import torch
 from torch import nn
 
@@ -41,6 +44,31 @@ def wssim_weights(levels: int, ratio: float) -> list[tuple[str, float]]:
     return weights
 
 
+class DeviceHaar:
+    """pywt's Haar wavelet with its filter bank as tensors on one device, in one dtype.
+
+    ptwt accepts any pywt-compatible wavelet (``filter_bank`` and ``len``). Given the name
+    ``"haar"``, it builds the four filters from Python floats on every call: on a GPU, four
+    blocking host-to-device copies per transform, so the host stops queueing work twice per
+    training step. These filters are made once per device and dtype (:func:`device_haar`).
+    """
+
+    name = "haar"
+
+    def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+        bank = pywt.Wavelet("haar").filter_bank
+        self.filter_bank = tuple(torch.tensor(f, dtype=dtype, device=device) for f in bank)
+
+    def __len__(self) -> int:
+        return len(self.filter_bank[0])
+
+
+@functools.lru_cache(maxsize=8)
+def device_haar(device: torch.device, dtype: torch.dtype) -> DeviceHaar:
+    """The :class:`DeviceHaar` of ``device`` and ``dtype``, made on first use."""
+    return DeviceHaar(device, dtype)
+
+
 @torch.compiler.disable
 def haar_bands(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
     """Haar sub-bands of a (B, C, H, W) batch in :func:`wssim_weights` order (image excluded).
@@ -51,7 +79,7 @@ def haar_bands(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
     """
     if levels == 0:
         return []
-    coeffs = ptwt.wavedec2(x, "haar", level=levels, mode="zero")
+    coeffs = ptwt.wavedec2(x, device_haar(x.device, x.dtype), level=levels, mode="zero")
     bands: list[torch.Tensor] = []
     for details in reversed(coeffs[1:]):  # ptwt lists the coarsest level first
         bands += list(details)

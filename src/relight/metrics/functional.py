@@ -36,11 +36,15 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     return 10 * torch.log10(data_range**2 / mse)
 
 
-@functools.lru_cache(maxsize=16)
-def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device_str: str) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+def _gaussian_1d(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The normalised Gaussian window, made on ``device``: no host-to-device copy, and a
+    graph compiled from it (``model.compile_loss``) has no CPU node to keep CUDA graphs off."""
+    coords = torch.arange(size, dtype=torch.float64, device=device) - (size - 1) / 2
     kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    return (kernel / kernel.sum()).to(dtype=dtype, device=torch.device(device_str))
+    return (kernel / kernel.sum()).to(dtype)
+
+
+_cached_gaussian_1d = functools.lru_cache(maxsize=16)(_gaussian_1d)
 
 
 def _blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
@@ -65,7 +69,10 @@ def ssim_map(
             f"SSIM with an {window}x{window} window needs images of at least {window} px; "
             f"got {tuple(pred.shape[-2:])}"
         )
-    kernel = _gaussian_1d(window, sigma, pred.dtype, str(pred.device))
+    # eager calls share one window per device and dtype; torch.compile traces the function
+    # itself (dynamo cannot use an lru_cache, and warns when it meets one)
+    make = _gaussian_1d if torch.compiler.is_compiling() else _cached_gaussian_1d
+    kernel = make(window, sigma, pred.dtype, pred.device)
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     mu_x, mu_y = _blur(pred, kernel), _blur(target, kernel)
     # One batched blur of the three second moments.
