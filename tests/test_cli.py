@@ -1,7 +1,9 @@
 """The console scripts as users run them (subprocesses): every expected failure is one line
 ``<prog>: error: <message>`` on stderr with exit status 1 (data, files, device) or 2
 (usage, config), ``--debug`` shows the traceback; config mistakes fail at composition
-(``--cfg job``); ``--help`` lists what users choose; paths resolve against one root."""
+(``--cfg job``; each mistake's message is checked in this process, two through the console
+script); ``--help`` lists what users choose; paths resolve against one root; the tools that
+do not train start without Lightning."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from PIL import Image
 
 from relight.cli.validation import check_command_line, compose_app, jobs
@@ -212,11 +216,24 @@ CONFIG_MISTAKES = {
 }
 
 
+def config_command_line(mistake: str) -> list[str]:
+    """A sweep as written; anything else under ``--cfg job`` (which runs nothing)."""
+    return mistake.split() if mistake.startswith("-m") else ["--cfg", "job", *mistake.split()]
+
+
 @pytest.mark.parametrize("mistake", list(CONFIG_MISTAKES), ids=list(CONFIG_MISTAKES))
-def test_config_mistakes_fail_at_composition(mistake, tmp_path):
-    """Already in ``--cfg job`` (which runs nothing); a sweep, before its first job."""
-    args = mistake.split() if mistake.startswith("-m") else ["--cfg", "job", *mistake.split()]
-    result = console("relight-train", *args, cwd=tmp_path)
+def test_config_mistakes_fail_at_composition(mistake):
+    """The check relight-train runs before Hydra, in this process: the error it prints."""
+    with pytest.raises((HydraException, OmegaConfBaseException, ValueError)) as raised:
+        check_command_line("train", config_command_line(mistake))
+    assert CONFIG_MISTAKES[mistake] in " ".join(str(raised.value).split())
+
+
+@pytest.mark.parametrize("mistake", ["+data.imag_size=3", "-m ablation=full,no_atention"])
+def test_a_config_mistake_is_one_line_and_runs_nothing(mistake, tmp_path):
+    """The same check through the console script: one line, exit status 2, no run folder
+    (for a sweep: before its first job)."""
+    result = console("relight-train", *config_command_line(mistake), cwd=tmp_path)
     assert CONFIG_MISTAKES[mistake] in one_line_error(result, "relight-train", 2)
     assert not (tmp_path / "logs").exists() and not (tmp_path / "data").exists()
 
