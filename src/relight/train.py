@@ -154,8 +154,9 @@ def set_float32_precision(precision: str | None, trainer: Any) -> str | None:
     if precision is None:
         return None
     if precision == "auto":
-        on_gpu = str(trainer.get("accelerator", "auto")) in {"gpu", "cuda"} or (
-            str(trainer.get("accelerator", "auto")) == "auto" and torch.cuda.is_available()
+        accelerator = str(trainer.get("accelerator", "auto"))
+        on_gpu = accelerator in {"gpu", "cuda"} or (
+            accelerator == "auto" and torch.cuda.is_available()
         )
         if not on_gpu or trainer.get("deterministic"):
             return None
