@@ -4,6 +4,7 @@ callback, fused AdamW, and the GPU main job's config."""
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,8 @@ def test_compiled_network_and_loss_terms_make_every_tensor_on_the_inputs_device(
     """A tensor made on the CPU inside a graph compiled for a GPU turns CUDA graphs off for
     that graph (``model.compile_mode=reduce-overhead``). Meta tensors stand in for a GPU: the
     graphs of the compiled S3Net and of each loss term (``model.compile``, ``compile_loss``)
-    hold meta tensors only. (The composite's autocast guard cannot run on meta tensors.)"""
+    hold meta tensors only, and dynamo meets no lru_cache it would warn about (SSIM's window
+    is uncached when compiled). The composite's autocast guard cannot run on meta tensors."""
     from relight.losses import CompositeLoss
     from relight.models import S3Net
 
@@ -127,9 +129,12 @@ def test_compiled_network_and_loss_terms_make_every_tensor_on_the_inputs_device(
     loss = CompositeLoss(vgg_weights="none", perceptual_layers=["relu1_2"]).to("meta")
     x = torch.rand(2, 8, 64, 64, device="meta")
     target = torch.rand(2, 3, 64, 64, device="meta")
-    pred = torch.compile(net, backend=record)(x)
-    for term in loss.terms.values():
-        torch.compile(term, backend=record)(pred, target)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pred = torch.compile(net, backend=record)(x)
+        for term in loss.terms.values():
+            torch.compile(term, backend=record)(pred, target)
     values = [node.meta.get("example_value") for gm in graphs for node in gm.graph.nodes]
     devices = {str(v.device) for v in values if isinstance(v, torch.Tensor)}
     assert len(graphs) >= 1 + len(loss.terms) and devices == {"meta"}
+    assert not [w for w in caught if "lru_cache" in str(w.message)]
