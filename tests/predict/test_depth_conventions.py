@@ -29,6 +29,16 @@ def test_disparity_is_inverted_to_a_distance():
     assert out.argmin() == 0  # the nearest point (largest disparity) is the smallest
 
 
+@pytest.mark.parametrize("convention", ["distance", "disparity"])
+def test_the_far_plane_is_exactly_one(convention: str):
+    # VIDIT's far plane is 1; ``lo / map`` in torch is ``map.reciprocal() * lo``, which
+    # misses 1 by an ulp for about one map in seven
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(64):
+        depth = torch.rand(9, 13, generator=generator) * 10 + 0.01
+        assert normalise_depth(depth, convention).max().item() == 1.0
+
+
 def test_disparity_of_zero_ends_at_a_finite_distance():
     disparity = torch.tensor([[0.0, 1e-5], [1.0, 2.0]])  # 0 and 1e-5: sky
     out = normalise_depth(disparity, "disparity")

@@ -84,6 +84,9 @@ def normalise_depth(
                 f"{hi:g}. Give --depth-range or check the convention."
             )
     clipped = depth.clamp(lo, hi)
+    # true divisions by tensors: ``lo / clipped`` is ``clipped.reciprocal() * lo`` (and on
+    # CUDA ``clipped / hi`` is ``clipped * (1 / hi)``), which can leave the far plane an ulp
+    # below 1
     if convention == "distance":
-        return clipped / hi
-    return lo / clipped
+        return clipped / clipped.new_tensor(hi)
+    return clipped.new_tensor(lo) / clipped
