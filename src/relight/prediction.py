@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from relight.panels import save_png
 from relight.submission import submission_readme, write_submission
 
 #: ``--precision`` picks the fastest execution mode of that precision (relight.models.execution);
-#: ``auto`` is resolved by :func:`auto_mode`
+#: ``auto`` is resolved on the first image (:func:`auto_candidates`, :class:`AutoChoice`)
 PRECISIONS = {"fp32": "eager-fp32", "bf16": "bf16-cl", "auto": "auto"}
 
 
@@ -44,11 +44,30 @@ def native_bf16(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
-def auto_mode(device: torch.device) -> str:
-    """``--precision auto``: the fastest mode the bench measured on such a device whose
-    output stays within :data:`~relight.models.execution.BF16_TOLERANCE` (``bf16-cl`` on a
-    GPU with native bfloat16, checked against fp32 on the first image), else eager fp32."""
-    return "bf16-cl" if native_bf16(device) else "eager-fp32"
+def auto_candidates(device: torch.device) -> tuple[str, ...]:
+    """The modes ``--precision auto`` times on the first image, the reference (eager fp32)
+    last: ``bf16-cl`` too on a device with native bfloat16. Which is faster depends on the
+    GPU and the size: on an H200 at 1024², batch 1, ``bf16-cl`` took 18.4 ms and eager fp32
+    (TF32 convolutions) 14.7 ms (docs/performance.md). Compiled modes are left out: they
+    compile for about a minute."""
+    return ("bf16-cl", "eager-fp32") if native_bf16(device) else ("eager-fp32",)
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """What ``--precision auto`` measured on the first image and kept: per candidate mode,
+    the seconds of its second (warm) run and its mean absolute difference from fp32."""
+
+    mode: str
+    seconds: dict[str, float]
+    mean_abs: dict[str, float]
+
+    def __str__(self) -> str:
+        timed = ", ".join(
+            f"{mode} {1000 * s:.1f} ms ({self.mean_abs[mode]:.4f} from fp32)"
+            for mode, s in self.seconds.items()
+        )
+        return f"--precision auto: {self.mode}, timed on the first image: {timed}"
 
 
 @dataclass
@@ -56,9 +75,11 @@ class Predictor:
     """S3Net on a device, at a precision, under a size policy; call it on an item.
 
     ``precision``: ``fp32``, ``bf16`` (bfloat16 autocast with channels_last, the fastest
-    bf16 mode), ``auto`` (:func:`auto_mode`), or any execution mode name of
-    :mod:`relight.models.execution`. Depth maps
-    a pair lacks are estimated with ``depth_model`` (a name or folder for
+    bf16 mode), ``auto``, or any execution mode name of :mod:`relight.models.execution`.
+    ``auto`` runs each of :func:`auto_candidates` twice on the first image and keeps the
+    fastest (second run) whose output is within
+    :data:`~relight.models.execution.BF16_TOLERANCE` of fp32's (:attr:`auto_choice`). Depth
+    maps a pair lacks are estimated with ``depth_model`` (a name or folder for
     :func:`~relight.models.monocular_depth.load_depth_model`, or a loaded model) and
     written to ``save_depth`` when given.
     """
@@ -73,51 +94,58 @@ class Predictor:
 
     def __post_init__(self) -> None:
         self.mode = PRECISIONS.get(self.precision, self.precision)
-        auto = self.mode == "auto"
-        if auto:
-            self.mode = auto_mode(self.device)
-        self.unverified = auto and self.mode != "eager-fp32"  # checked on the first image
+        #: modes still to be timed on the first image (``auto`` with more than one)
+        self.candidates: tuple[str, ...] = ()
+        #: what ``auto`` measured and kept, once it has chosen
+        self.auto_choice: AutoChoice | None = None
+        if self.mode == "auto":
+            *others, self.mode = auto_candidates(self.device)
+            self.candidates = (*others, self.mode) if others else ()
         self.policy.check(self.net.min_size)
         self.forward = prepare(self.net, self.mode, self.device)  # ValueError for unknown modes
 
     @torch.inference_mode()
     def __call__(self, item: dict[str, Any]) -> tuple[torch.Tensor, float]:
-        """The relit (3, H, W) image in [0, 1] on the CPU, and the seconds it took."""
-        start = time.perf_counter()
+        """The relit (3, H, W) image in [0, 1] on the CPU, and the seconds it took (for the
+        first image under ``auto``: the kept mode's timed run)."""
         batch = {k: v[None].to(self.device) for k, v in item.items() if torch.is_tensor(v)}
         x = batch_input(batch, self.net.config.depth)
-        out = self._relight(x)
-        if self.unverified:
-            out = self._verify_auto(x, out)
+        if self.candidates:
+            return self._choose_auto(x)
+        return self._timed(self.forward, x, self.tile_progress)
+
+    def _timed(
+        self, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, progress: bool
+    ) -> tuple[torch.Tensor, float]:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return out, time.perf_counter() - start
+        start = time.perf_counter()
+        out = relight_any_size(forward, x, self.policy, self.net.min_size, progress)[0].cpu()
+        return out, time.perf_counter() - start  # .cpu() waited for the device
 
-    def _relight(self, x: torch.Tensor) -> torch.Tensor:
-        return relight_any_size(
-            self.forward, x, self.policy, self.net.min_size, self.tile_progress
-        )[0].cpu()
-
-    def _verify_auto(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """``auto`` keeps its bf16 mode only when the first image's output is within the
-        tolerance of fp32's (returns ``out``); otherwise it says so, runs fp32 from then on
-        and returns fp32's output."""
-        self.unverified = False
-        reference = relight_any_size(  # without a second progress bar
-            prepare(self.net, "eager-fp32", self.device), x, self.policy, self.net.min_size
-        )[0].cpu()
-        difference = (out - reference).abs().mean().item()
-        if difference <= BF16_TOLERANCE["mean_abs"]:
-            self.forward = prepare(self.net, self.mode, self.device)  # its layout back
-            return out
-        warnings.warn(
-            f"--precision auto: {self.mode} moved the first image by {difference:.4f} (mean "
-            f"abs) from fp32, over the {BF16_TOLERANCE['mean_abs']} tolerance: running fp32",
-            stacklevel=3,
-        )
-        self.mode = "eager-fp32"
-        self.forward = prepare(self.net, self.mode, self.device)
-        return reference
+    def _choose_auto(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Run each candidate twice on ``x`` (the first run warms it up), keep the fastest
+        within the tolerance of fp32 (the last candidate); warn when a mode is over it."""
+        candidates, self.candidates = self.candidates, ()
+        outputs, seconds = {}, {}
+        for mode in candidates:
+            forward = prepare(self.net, mode, self.device)
+            self._timed(forward, x, progress=False)
+            outputs[mode], seconds[mode] = self._timed(forward, x, progress=False)
+        reference = outputs[candidates[-1]]
+        mean_abs = {m: (out - reference).abs().mean().item() for m, out in outputs.items()}
+        tolerance = BF16_TOLERANCE["mean_abs"]
+        for mode in candidates:
+            if mean_abs[mode] > tolerance:
+                warnings.warn(
+                    f"--precision auto: {mode} moved the first image by {mean_abs[mode]:.4f} "
+                    f"(mean abs) from fp32, over the {tolerance} tolerance: not using it",
+                    stacklevel=3,
+                )
+        self.mode = min((m for m in candidates if mean_abs[m] <= tolerance), key=seconds.get)
+        self.auto_choice = AutoChoice(self.mode, seconds, mean_abs)
+        self.forward = prepare(self.net, self.mode, self.device)  # its layout back
+        return outputs[self.mode], seconds[self.mode]
 
     def depth_estimator(self, pairs: Sequence[PairFiles]) -> MonocularDepth | None:
         """The monocular depth model (loaded once, before any work) when the network takes
@@ -185,6 +213,9 @@ def predict_pairs(
         "precision": predictor.precision,
         "mode": predictor.mode,
     }
+    if predictor.auto_choice is not None:
+        choice = predictor.auto_choice
+        summary["auto"] = {"seconds": choice.seconds, "mean_abs_from_fp32": choice.mean_abs}
     if metrics is not None:
         results = mean_results(metrics, identity)
         summary.update(

@@ -1,5 +1,6 @@
 import json
 import re
+import time
 import zipfile
 
 import numpy as np
@@ -399,32 +400,75 @@ def auto_item() -> dict[str, torch.Tensor]:
 def test_precision_auto_is_fp32_without_native_bf16():
     net = small_s3net()
     auto = Predictor(net, precision="auto")
-    assert auto.mode == "eager-fp32" and not auto.unverified  # a CPU: bf16 only by name
+    assert auto.mode == "eager-fp32" and not auto.candidates  # a CPU: bf16 only by name
     out, _ = auto(auto_item())
+    assert auto.auto_choice is None  # nothing timed
     assert torch.equal(out, Predictor(small_s3net(), precision="fp32")(auto_item())[0])
 
 
-def test_precision_auto_keeps_bf16_within_the_tolerance(monkeypatch):
-    """As on a GPU with native bf16 (the check is the same on this CPU)."""
+def slow_down(monkeypatch, slow_mode: str, seconds: float = 0.4) -> None:
+    """Each call of ``slow_mode`` takes ``seconds`` longer (as bf16-cl on an H200 at 1024²,
+    batch 1: slower than fp32, which uses TF32)."""
+    real = prediction.prepare
+
+    def prepare(net, mode, device="cpu"):
+        run = real(net, mode, device)
+        if mode != slow_mode:
+            return run
+
+        def slow(x):
+            time.sleep(seconds)
+            return run(x)
+
+        return slow
+
+    monkeypatch.setattr(prediction, "prepare", prepare)
+
+
+@pytest.mark.parametrize("slow, kept", [("eager-fp32", "bf16-cl"), ("bf16-cl", "eager-fp32")])
+def test_precision_auto_keeps_the_faster_mode_within_the_tolerance(monkeypatch, slow, kept):
+    """As on a GPU with native bf16 (the choice is made the same way on this CPU)."""
     monkeypatch.setattr(prediction, "native_bf16", lambda device: True)
+    slow_down(monkeypatch, slow)
     auto = Predictor(small_s3net(), precision="auto")
-    assert auto.mode == "bf16-cl" and auto.unverified
-    out, _ = auto(auto_item())
-    bf16, _ = Predictor(small_s3net(), precision="bf16")(auto_item())
-    fp32, _ = Predictor(small_s3net(), precision="fp32")(auto_item())
-    assert auto.mode == "bf16-cl" and not auto.unverified
-    assert torch.equal(out, bf16) and not torch.equal(out, fp32)
-    conv = next(p for p in auto.net.parameters() if p.dim() == 4)  # its layout is back
-    assert conv.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(auto(auto_item())[0], bf16)  # later images: bf16, unchecked
+    assert auto.candidates == ("bf16-cl", "eager-fp32") and auto.auto_choice is None
+    out, took = auto(auto_item())
+    expected, _ = Predictor(small_s3net(), precision=kept)(auto_item())
+    choice = auto.auto_choice
+    assert auto.mode == choice.mode == kept and not auto.candidates
+    assert torch.equal(out, expected)
+    assert took == choice.seconds[kept] and choice.seconds[slow] >= 0.4  # the warm runs
+    assert choice.mean_abs["eager-fp32"] == 0
+    assert 0 < choice.mean_abs["bf16-cl"] <= BF16_TOLERANCE["mean_abs"]
+    assert str(choice).startswith(f"--precision auto: {kept}, timed on the first image: ")
+    conv = next(p for p in auto.net.parameters() if p.dim() == 4)  # the kept mode's layout
+    assert conv.is_contiguous(memory_format=torch.channels_last) == (kept == "bf16-cl")
+    later, took = auto(auto_item())  # later images: the kept mode, not timed again
+    assert torch.equal(later, expected) and took < 0.4 and auto.auto_choice is choice
 
 
-def test_precision_auto_falls_back_to_fp32_over_the_tolerance(monkeypatch):
+def test_precision_auto_drops_a_mode_over_the_tolerance(monkeypatch):
     monkeypatch.setattr(prediction, "native_bf16", lambda device: True)
     monkeypatch.setitem(BF16_TOLERANCE, "mean_abs", 0.0)
+    slow_down(monkeypatch, "eager-fp32")  # bf16 is faster, but too far from fp32
     auto = Predictor(small_s3net(), precision="auto")
-    with pytest.warns(UserWarning, match="--precision auto: bf16-cl moved the first image"):
+    with pytest.warns(UserWarning, match="auto: bf16-cl moved the first image .*: not using it"):
         out, _ = auto(auto_item())
     fp32, _ = Predictor(small_s3net(), precision="fp32")(auto_item())
-    assert auto.mode == "eager-fp32" and torch.equal(out, fp32)
-    assert torch.equal(auto(auto_item())[0], fp32)
+    assert auto.mode == auto.auto_choice.mode == "eager-fp32" and torch.equal(out, fp32)
+
+
+def test_precision_auto_on_the_command_line(monkeypatch, tmp_path, small_checkpoint, capsys):
+    monkeypatch.setattr(prediction, "native_bf16", lambda device: True)
+    slow_down(monkeypatch, "bf16-cl")
+    pairs = write_pairs(tmp_path / "pairs", count=2, size=48, target=True)
+    out = tmp_path / "out"
+    with pytest.warns(RuntimeWarning, match="LPIPS and MPS are OFF"):
+        predict_folder(pairs, small_checkpoint, out, "--quiet")
+    err = capsys.readouterr().err
+    assert "on cpu, auto (timing bf16-cl and eager-fp32 on the first image)" in err
+    assert re.search(r"--precision auto: eager-fp32, timed on the first image: bf16-cl ", err)
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["precision"] == "auto" and summary["mode"] == "eager-fp32"
+    assert summary["auto"]["seconds"]["bf16-cl"] >= 0.4
+    assert summary["auto"]["mean_abs_from_fp32"]["eager-fp32"] == 0

@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=[*PRECISIONS, *MODES],
         default="auto",
-        help="auto (bf16 on a GPU with native bfloat16, kept when the first image is within "
-        "the tolerance of fp32, else fp32), fp32, or bf16 (bfloat16 autocast + channels_last, "
+        help="auto (on a GPU with native bfloat16: bf16 and fp32 timed on the first image, "
+        "the faster kept if within the tolerance of fp32; fp32 elsewhere), fp32, or bf16 "
+        "(bfloat16 autocast + channels_last, "
         f"~3.5x faster on a CPU with AVX-512 BF16; {BF16_TOLERANCE_TEXT}); or an execution "
         "mode name",
     )
@@ -222,11 +223,12 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{describe_checkpoint(args.checkpoint)}\n  {kind} checkpoint: encoder "
         f"{net.config.encoder}, {switches}; on {predictor.device}, {args.precision}"
-        f"{f' ({predictor.mode})' if args.precision == 'auto' else ''}",
+        f"{auto_plan(predictor) if args.precision == 'auto' else ''}",
         file=sys.stderr,
     )
     if args.pairs is None:
         took = predict_single(predictor, pairs[0], args.output, depth)
+        print_auto_choice(predictor)
         print(f"wrote {args.output} in {took:.2f} s")
         return
     submission = args.submission
@@ -244,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         args.lpips_weights,
         progress=not args.quiet,
     )
+    print_auto_choice(predictor)
     print(
         f"wrote {summary['images']} images to {args.output} "
         f"({summary['runtime_s_per_image']:.2f} s per image)"
@@ -253,6 +256,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"metrics: {args.output / 'metrics.json'}")
     if "submission" in summary:
         print(f"submission: {summary['submission']}")
+
+
+def auto_plan(predictor: Predictor) -> str:
+    """The header's word on ``--precision auto``: the mode, or the modes it will time."""
+    if predictor.candidates:
+        return f" (timing {' and '.join(predictor.candidates)} on the first image)"
+    return f" ({predictor.mode})"
+
+
+def print_auto_choice(predictor: Predictor) -> None:
+    """What ``--precision auto`` measured and kept, once it has chosen."""
+    if predictor.auto_choice is not None:
+        print(predictor.auto_choice, file=sys.stderr)
 
 
 def check_inputs(args: argparse.Namespace, allow_pickle: bool) -> list[PairFiles]:
