@@ -9,11 +9,11 @@ LOWEST ?= .venv-lowest
 # Tests and benches never touch the network.
 export HF_HUB_OFFLINE := 1
 # W&B is the user's choice (offline by default, see docs/training.md); only the tests turn it off.
-test test-suite test-package test-fast: export WANDB_MODE := disabled
+test test-suite test-package test-torch-lowest test-fast: export WANDB_MODE := disabled
 
 .DEFAULT_GOAL := help
 
-.PHONY: help install train train-gpu eval predict export-onnx sweep-ablation report wandb-sync test test-suite test-package wheel lock test-fast lint format bench bench-gpu profile profile-gpu bench-data data check-data clean
+.PHONY: help install train train-gpu eval predict export-onnx sweep-ablation report wandb-sync test test-suite test-package test-torch-lowest wheel lock test-fast lint format bench bench-gpu profile profile-gpu bench-data data check-data clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -71,6 +71,18 @@ test-package: wheel $(LOWEST)/bin/python  ## the wheel installed non-editable at
 	$(LOWEST)/bin/pip install --quiet --force-reinstall --no-deps dist/relight-*.whl
 	RELIGHT_WHEEL="$$(ls $(CURDIR)/dist/relight-*.whl)" $(LOWEST)/bin/pytest -q -m "not slow" -p no:cacheprovider
 
+# the lowest torch setup.cfg allows, that of the GPU machine: a CUDA build from PyPI (~6 GB in
+# the environment; it runs on the CPU too). Not in CI: the download and the suite take ~10 min.
+TORCH_LOWEST ?= torch==2.11.0 torchvision==0.26.0
+TORCH_LOWEST_ENV ?= .venv-torch-lowest
+test-torch-lowest:  ## the whole suite at the lowest allowed torch (TORCH_LOWEST), the rest at the locked versions
+	rm -rf $(TORCH_LOWEST_ENV)
+	$(PYTHON) -m venv $(TORCH_LOWEST_ENV)
+	$(TORCH_LOWEST_ENV)/bin/pip install --quiet --upgrade pip
+	grep -vE '^(torch|torchvision|triton|nvidia-[a-z0-9-]+|cuda-[a-z-]+)==' constraints/locked.txt > $(TORCH_LOWEST_ENV)/constraints.txt
+	$(TORCH_LOWEST_ENV)/bin/pip install --quiet -c $(TORCH_LOWEST_ENV)/constraints.txt $(TORCH_LOWEST) -e '.[dev]'
+	PATH="$(CURDIR)/$(TORCH_LOWEST_ENV)/bin:$$PATH" $(TORCH_LOWEST_ENV)/bin/pytest -q -p no:cacheprovider
+
 test-fast: install  ## run the test suite without the slow tests
 	$(BIN)/pytest -q -m "not slow"
 
@@ -114,5 +126,5 @@ lock:  ## re-resolve the dev environment at the newest allowed versions into con
 	mv constraints/locked.new constraints/locked.txt
 	rm -rf .venv-lock
 
-clean:  ## remove build artefacts (keeps .venv; removes the test-package environment)
-	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache $(LOWEST)
+clean:  ## remove build artefacts (keeps .venv; removes the test-package and test-torch-lowest environments)
+	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache $(LOWEST) $(TORCH_LOWEST_ENV)
