@@ -30,6 +30,36 @@ def test_modes_match_the_float32_reference(small_net, name):
         assert small_net.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
 
 
+class Replay(torch.nn.Module):
+    """Stands in for a CUDA graph (which needs a GPU): every call writes its float32 output
+    into the same buffer, as a graph's replay does."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.buffer: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x).float()
+        if self.buffer is None:
+            self.buffer = torch.empty_like(out)
+        return self.buffer.copy_(out)
+
+
+def test_graphs_mode_starts_a_step_per_call_and_owns_its_outputs(small_net, monkeypatch):
+    compiled, steps = [], []
+    monkeypatch.setattr(torch, "compile", lambda net, mode: compiled.append(mode) or Replay(net))
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: steps.append(1))
+    run = prepare(small_net, "bf16-cl-graphs")
+    generator = torch.Generator().manual_seed(2)
+    first = run(torch.rand(1, 8, 64, 48, generator=generator))
+    kept = first.clone()
+    second = run(torch.rand(1, 8, 64, 48, generator=generator))
+    assert compiled == ["reduce-overhead"] and len(steps) == 2
+    assert first.dtype == torch.float32 and torch.equal(first, kept)  # not the next replay's
+    assert not torch.equal(first, second)
+
+
 def test_unknown_mode_lists_the_choices():
     with pytest.raises(ValueError, match=r"unknown execution mode 'fp16'.*bf16-cl"):
         get_mode("fp16")
