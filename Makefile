@@ -97,7 +97,7 @@ format: install  ## apply ruff's formatting and fixes
 bench: install  ## the benchmark table on this CPU (~10 min): inference per mode, training steps, accuracy per mode, data loader -> benchmarks/cpu.{json,md}
 	$(BIN)/relight-bench suite --profile cpu --output benchmarks/cpu.json --table benchmarks/cpu.md $(ARGS)
 
-bench-gpu: install  ## the same on one CUDA GPU (a few minutes) -> benchmarks/gpu.{json,md}
+bench-gpu: install  ## the same on one CUDA GPU -> benchmarks/gpu.{json,md}; ARGS=--resume continues a killed run
 	$(BIN)/relight-bench suite --profile gpu --output benchmarks/gpu.json --table benchmarks/gpu.md $(ARGS)
 
 profile: install  ## one training step (256², batch 3, fp32) under torch.profiler on this CPU -> benchmarks/profile-cpu.{json,md}

@@ -6,6 +6,8 @@ import json
 import pytest
 import torch
 
+from relight.bench.suite import TRAIN_MODE_DEFAULTS
+from relight.bench.train_step import TRAIN_MODES
 from relight.cli.bench import main
 
 from .data.vidit_factory import write_pairs
@@ -162,53 +164,81 @@ def test_train_modes_turn_the_switches_relight_train_turns(mode):
     assert (parts.loss._compiled_call_impl is not None) == bool(compiled)
 
 
-def test_unknown_train_mode_is_a_usage_error(capsys):
+@pytest.mark.parametrize("flag", ["--modes", "--train-modes"])
+def test_unknown_mode_is_a_usage_error(capsys, flag):
     with pytest.raises(SystemExit) as info:
-        main(["suite", "--train-modes", "bf16-fast", "--no-accuracy"])
+        main(["suite", flag, "bf16-fast", "--no-accuracy"])
     assert info.value.code == 2
-    assert "unknown ['bf16-fast']" in capsys.readouterr().err
+    assert f"{flag}: unknown ['bf16-fast']" in capsys.readouterr().err
+
+
+def row_mode(spec) -> str | None:
+    """The mode a row's spec measures (training specs carry the mode's switches)."""
+    if spec["bench"] != "train":
+        return spec.get("mode")
+    switches = {name: {**TRAIN_MODE_DEFAULTS, **s} for name, s in TRAIN_MODES.items()}
+    return next(m for m, s in switches.items() if all(spec[k] == v for k, v in s.items()))
+
+
+def fake_measurements(median_s: float = 0.5, failing=("compile",), calls=None, stop_at=None):
+    """``run_isolated`` without measuring: rows of ``median_s``; a row whose spec has a
+    true key in ``failing`` fails like a crashed benchmark; the row of mode ``stop_at``
+    interrupts the suite as a kill would; ``calls`` collects (bench, mode) of each call."""
+
+    def fake_run(spec, timeout=1200):
+        if calls is not None:
+            calls.append((spec["bench"], row_mode(spec)))
+        if spec["bench"] == "gemm":
+            return {"gflops": 100.0, "peak_gflops": 110.0, "spread": 0.0, "noisy": False}
+        if spec["bench"] in ("forward_flops", "train_flops"):
+            return {"flops": 1e9}
+        if any(spec.get(key) for key in failing):
+            raise RuntimeError(f"benchmark {spec} failed (exit 1):\nTraceback\nDynamoError: boom")
+        if stop_at is not None and row_mode(spec) == stop_at:
+            raise KeyboardInterrupt
+        timing = {"median_s": median_s, "min_s": median_s, "spread": 0.0, "noisy": False}
+        timing["warmup"] = 2
+        if spec["bench"] == "train":
+            phases = {f"{p}_s": median_s / 4 for p in ("forward", "loss", "backward", "optimizer")}
+            return {**spec, **timing, **phases, "loss_share": 0.25, "peak_mem_mb": 1.0}
+        return {**spec, **timing, "peak_mem_mb": 1.0}
+
+    return fake_run
+
+
+def suite_args(**overrides):
+    import argparse
+
+    return argparse.Namespace(
+        **{
+            "device": "cpu",
+            "threads": 1,
+            "encoder": "resnet18",
+            "gemm_n": 64,
+            "sizes": [64],
+            "modes": ["eager-fp32"],
+            "compile_sizes": [],
+            "repeats": 1,
+            "warmup": 1,
+            "train_sizes": [64],
+            "train_modes": ["bf16-mixed", "bf16-mixed-compile", "bf16-mixed-fused"],
+            "checkpointing_size": 0,
+            "train_batch": 1,
+            "train_repeats": 1,
+            "accuracy": False,
+            "data_sizes": [],
+            **overrides,
+        }
+    )
 
 
 def test_a_failed_row_is_recorded_and_the_suite_goes_on(monkeypatch, tmp_path):
     """make bench-gpu once stopped at its first failing row (torch.compile of ptwt on an
     H200): a failure is now one row of the table, and every other row is still measured."""
-    import argparse
-
     from relight.bench import suite
 
-    def fake_run(spec, timeout=1200):
-        if spec["bench"] == "gemm":
-            return {"gflops": 100.0, "peak_gflops": 110.0, "spread": 0.0, "noisy": False}
-        if spec["bench"] in ("forward_flops", "train_flops"):
-            return {"flops": 1e9}
-        if spec.get("compile"):
-            raise RuntimeError(f"benchmark {spec} failed (exit 1):\nTraceback\nDynamoError: boom")
-        timing = {"median_s": 0.5, "min_s": 0.5, "spread": 0.0, "noisy": False, "warmup": 2}
-        if spec["bench"] == "train":
-            phases = {f"{p}_s": 0.125 for p in ("forward", "loss", "backward", "optimizer")}
-            return {**spec, **timing, **phases, "loss_share": 0.25, "peak_mem_mb": 1.0}
-        return {**spec, **timing, "peak_mem_mb": 1.0}
-
-    monkeypatch.setattr(suite, "run_isolated", fake_run)
-    args = argparse.Namespace(
-        device="cpu",
-        threads=1,
-        encoder="resnet18",
-        gemm_n=64,
-        sizes=[64],
-        modes=["eager-fp32"],
-        compile_sizes=[],
-        repeats=1,
-        warmup=1,
-        train_sizes=[64],
-        train_modes=["bf16-mixed", "bf16-mixed-compile", "bf16-mixed-fused"],
-        checkpointing_size=0,
-        train_batch=1,
-        train_repeats=1,
-        accuracy=False,
-        data_sizes=[],
-    )
-    result = suite.run_suite(args)
+    monkeypatch.setattr(suite, "run_isolated", fake_measurements())
+    result = suite.run_suite(suite_args())
     train = [r for r in result["records"] if r["bench"] == "train"]
     assert [r["mode"] for r in train] == ["bf16-mixed", "bf16-mixed-compile", "bf16-mixed-fused"]
     assert train[1]["error"] == "DynamoError: boom" and "median_s" in train[2]
@@ -216,3 +246,53 @@ def test_a_failed_row_is_recorded_and_the_suite_goes_on(monkeypatch, tmp_path):
     failed = next(line for line in table.splitlines() if "failed" in line)
     assert failed.startswith("| 64² | bf16-mixed-compile | failed: DynamoError: boom |")
     assert failed.count("|") == table.splitlines()[table.splitlines().index(failed) - 2].count("|")
+
+
+def test_a_killed_suite_resumes_with_the_rows_it_lacks(monkeypatch, tmp_path):
+    """A device call ends at 600 s, before make bench-gpu does: its file keeps every row
+    measured, and --resume measures the missing and the failed ones only."""
+    from relight.bench import suite
+
+    output = tmp_path / "gpu.json"
+    monkeypatch.setattr(suite, "run_isolated", fake_measurements(stop_at="bf16-mixed-fused"))
+    with pytest.raises(KeyboardInterrupt):
+        suite.run_suite(suite_args(output=output))
+    killed = json.loads(output.read_text())
+    assert killed["complete"] is False
+    assert [(r["bench"], r["mode"], "error" in r) for r in killed["records"]] == [
+        ("forward", "eager-fp32", False),
+        ("train", "bf16-mixed", False),
+        ("train", "bf16-mixed-compile", True),
+    ]
+
+    calls = []
+    rerun = fake_measurements(median_s=0.25, failing=(), calls=calls)
+    monkeypatch.setattr(suite, "run_isolated", rerun)
+    result = suite.run_suite(suite_args(output=output, resume=True))
+    assert calls == [  # not the GEMM, not the rows it has
+        ("forward_flops", None),
+        ("train_flops", None),
+        ("train", "bf16-mixed-compile"),  # it failed
+        ("train", "bf16-mixed-fused"),  # never measured
+    ]
+    assert json.loads(output.read_text()) == result and result["complete"] is True
+    assert result["meta"]["resumed"] and result["meta"]["gemm"] == killed["meta"]["gemm"]
+    rows = {(r["bench"], r["mode"]): r for r in result["records"]}
+    assert len(rows) == len(result["records"]) == 4
+    assert rows["forward", "eager-fp32"] == killed["records"][0]  # kept as it was
+    assert rows["train", "bf16-mixed"]["median_s"] == 0.5
+    assert rows["train", "bf16-mixed-compile"]["median_s"] == 0.25
+    assert rows["train", "bf16-mixed-fused"]["speedup"] == 2.0  # against the kept baseline
+
+
+def test_resume_refuses_a_file_of_another_machine(tmp_path, capsys):
+    output = tmp_path / "gpu.json"
+    meta = {"torch": "2.0.0", "machine": "x86_64", "device": "cpu", "threads": 1}
+    output.write_text(json.dumps({"meta": meta, "records": [], "complete": False}))
+    for extra in (["--output", str(output)], []):
+        with pytest.raises(SystemExit) as info:
+            main(["suite", "--resume", "--no-accuracy", "--threads", "1", *extra])
+        assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--resume: {output} was measured elsewhere (torch '2.0.0' there, " in err
+    assert "--resume continues the file of --output: give --output" in err

@@ -2,7 +2,10 @@
 # The GPU checks issue 12 still lacks, in parts that each fit one device call:
 #   PART=train  `make train-gpu` (experiment=minividit_gpu) on the carried 40-scene mini-VIDIT
 #               for TRAIN_TIME of fit (default 5 min), then its evaluation table and panels
-#   PART=bench  `make bench-gpu`, every row (a failed row is recorded and the suite goes on)
+#   PART=bench  `make bench-gpu`, every row (a failed row is recorded and the suite goes on),
+#               with --resume into benchmarks/gpu.json: when one call does not finish it,
+#               copy the returned bench-gpu.json to benchmarks/gpu.json here, carry
+#               benchmarks too, and run the part again: it measures only the missing rows
 #   PART=once   everything on CUDA once: trainer=gpu with model.compile=true killed with -9
 #               and resumed by the same command, relight-eval in three execution modes,
 #               relight-predict --device cuda with tiles, ONNX export of the CUDA-trained
@@ -63,7 +66,10 @@ train)
     keep_run "$WORK/logs/train/latest" train-gpu
     ;;
 bench)
-    bench=(python3 -m relight.cli.bench suite --output "$OUT/bench-gpu.json" --table "$OUT/bench-gpu.md")
+    json=benchmarks/gpu.json
+    [ "${DRY:-0}" = 1 ] && json=$WORK/bench-dry.json
+    mkdir -p "$(dirname "$json")"
+    bench=(python3 -m relight.cli.bench suite --resume --output "$json" --table "$OUT/bench-gpu.md")
     if [ "${DRY:-0}" = 1 ]; then
         bench+=(--encoder resnet18 --sizes 64 --train-sizes 64 --checkpointing-size 64 --train-batch 1
             --repeats 1 --train-repeats 1 --gemm-n 128 --data-sizes --checkpoint none
@@ -72,6 +78,8 @@ bench)
         bench+=(--profile gpu)
     fi
     step bench-gpu 560 "${bench[@]}"
+    cp "$json" "$OUT/bench-gpu.json" 2>/dev/null
+    python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print('bench-gpu.json:', len(d['records']), 'rows, complete:', d['complete'])" "$json"
     cat "$OUT/bench-gpu.md" 2>/dev/null | head -60
     ;;
 once)

@@ -4,6 +4,11 @@ Every measurement runs in a fresh process (its peak memory is its own); every sp
 printed as a ratio against the eager float32 baseline measured in the same run, and as
 achieved GFLOP/s against a GEMM measured in the same run (so the figures survive a noisy
 machine); every faster mode reports what it changes in the output.
+
+With ``--output``, the JSON is rewritten after every row (``"complete": false`` until the
+end), so a run that is killed keeps what it measured; ``--resume`` then measures only the
+rows that file lacks (or that failed), on the same machine kind and torch, against the
+GEMM it recorded.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import torch
 
 from relight.bench.measure import NOISY_SPREAD, STEADY_SPREAD, STEADY_WINDOW, run_isolated
 from relight.bench.train_step import TRAIN_MODES
+from relight.files import write_text_atomic
+from relight.models.execution import MODES
 
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu": dict(
@@ -43,7 +50,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "gpu": dict(
         device="cuda",
         sizes=[1024],
-        modes=["eager-fp32", "fp32-cl", "bf16", "bf16-cl", "bf16-cl-compile"],
+        modes=["eager-fp32", "fp32-cl", "bf16", "bf16-cl", "bf16-cl-compile", "bf16-cl-graphs"],
         train_sizes=[1024],
         train_modes=[
             "32-true",
@@ -71,44 +78,125 @@ CHECKPOINTING_MODES = ["32-true-ckpt", "bf16-mixed-cl-ckpt"]
 BASE_SIZE = 256  # FLOPs are counted here and scaled with the pixel count (S3Net is conv-only)
 
 
-def _emit(record: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    print(json.dumps(record), flush=True)
-    records.append(record)
+#: What must match for ``--resume`` to continue a file: the same machine kind and torch.
+RESUME_MATCH = ("torch", "machine", "processor", "device", "gpu", "threads", "encoder")
 
 
-def _row(spec: dict[str, Any], records: list[dict[str, Any]], **extra: Any) -> dict | None:
-    """One measurement; a failed one is recorded (``error``: the last line of its stderr,
-    printed as ``failed`` in the table) and the suite goes on to the next row."""
-    try:
-        return run_isolated(spec)
-    except (RuntimeError, subprocess.TimeoutExpired) as failure:
-        lines = [line for line in str(failure).splitlines() if line.strip()]
-        error = lines[-1].strip()[:300] if lines else type(failure).__name__
-        _emit({**spec, **extra, "error": error}, records)
-        return None
+class ResumeMismatchError(ValueError):
+    """``--resume`` of a file measured on another machine kind, torch or encoder."""
+
+
+def _key(record: dict[str, Any]) -> tuple:
+    """What names a row: its bench, size and mode (data rows: cache and workers too)."""
+    return tuple(record.get(k) for k in ("bench", "size", "mode", "cache", "workers"))
+
+
+class Records:
+    """The suite's records, printed as they come and, with a ``path``, rewritten there
+    after each one; ``kept`` holds the rows of the file being resumed, by (bench, size,
+    mode, see :func:`_key`), failed ones left out."""
+
+    def __init__(self, path: Path | None, meta: dict[str, Any], kept: list[dict]) -> None:
+        self.path, self.meta, self.records = path, meta, []
+        self.kept = {_key(r): r for r in kept if "error" not in r}
+
+    def emit(self, record: dict[str, Any]) -> None:
+        print(json.dumps(record), flush=True)
+        self.records.append(record)
+        self.save(complete=False)
+
+    def save(self, complete: bool) -> None:
+        if self.path is not None:
+            write_text_atomic(self.path, json.dumps(self.result(complete), indent=2))
+
+    def result(self, complete: bool) -> dict[str, Any]:
+        return {"meta": self.meta, "records": self.records, "complete": complete}
+
+    def row(self, spec: dict[str, Any], **extra: Any) -> dict | None:
+        """The kept row of ``spec``, or one measurement; a failed one is recorded
+        (``error``: the last line of its stderr, printed as ``failed`` in the table) and
+        the suite goes on to the next row."""
+        kept = self.kept.pop(_key({**spec, **extra}), None)
+        if kept is not None:
+            return dict(kept)
+        try:
+            return run_isolated(spec)
+        except (RuntimeError, subprocess.TimeoutExpired) as failure:
+            lines = [line for line in str(failure).splitlines() if line.strip()]
+            error = lines[-1].strip()[:300] if lines else type(failure).__name__
+            self.emit({**spec, **extra, "error": error})
+            return None
+
+
+def resumable(path: Path | None, meta: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+    """The meta (with its GEMM) and records of the file ``--resume`` continues, or
+    ``(meta, [])`` when there is none; :class:`ResumeMismatchError` naming what differs
+    when it was measured elsewhere."""
+    if path is None or not path.is_file():
+        print(f"--resume: no {path} yet: measuring every row", flush=True)
+        return meta, []
+    saved = json.loads(path.read_text())
+    differ = [
+        f"{key} {saved['meta'].get(key)!r} there, {meta.get(key)!r} here"
+        for key in RESUME_MATCH
+        if saved["meta"].get(key) != meta.get(key)
+    ]
+    if differ:
+        raise ResumeMismatchError(
+            f"--resume: {path} was measured elsewhere ({'; '.join(differ)}); rerun without "
+            "--resume, or give another --output"
+        )
+    kept = [r for r in saved["records"] if "error" not in r]
+    print(f"--resume: {len(kept)} rows kept from {path}", flush=True)
+    return {**saved["meta"], "resumed": True}, saved["records"]
 
 
 def run_suite(args: argparse.Namespace) -> dict[str, Any]:
-    """Run every measurement; returns ``{"meta": ..., "records": [...]}``."""
+    """Run every measurement (``args.resume``: only those ``args.output`` lacks); returns
+    ``{"meta": ..., "records": [...], "complete": True}``."""
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(
             "relight-bench --device cuda (make bench-gpu) needs a CUDA GPU, and torch sees none "
             "(torch.cuda.is_available() is False)"
         )
     common = {"device": args.device, "threads": args.threads, "encoder": args.encoder}
-    records: list[dict[str, Any]] = []
-    gemm_runs = {
-        dtype: run_isolated({**common, "bench": "gemm", "n": args.gemm_n, "dtype": dtype})
-        for dtype in ("float32", "bfloat16")
+    meta = {
+        "torch": torch.__version__,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "processor": _cpu_name(),
+        "threads": args.threads,
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+        "encoder": args.encoder,
+        "date": time.strftime("%Y-%m-%d"),
     }
-    gemm = {dtype: run["gflops"] for dtype, run in gemm_runs.items()}
-    print(f"GEMM {args.gemm_n}²: {_gemm_line(gemm_runs)}", flush=True)
+    kept: list[dict] = []
+    output = getattr(args, "output", None)
+    if getattr(args, "resume", False):
+        meta, kept = resumable(output, meta)
+    if "gemm" not in meta:
+        gemm_runs = {
+            dtype: run_isolated({**common, "bench": "gemm", "n": args.gemm_n, "dtype": dtype})
+            for dtype in ("float32", "bfloat16")
+        }
+        meta.update(gemm_gflops={d: run["gflops"] for d, run in gemm_runs.items()}, gemm=gemm_runs)
+    gemm = meta["gemm_gflops"]
+    print(f"GEMM {args.gemm_n}²: {_gemm_line(meta['gemm'])}", flush=True)
     base_flops = run_isolated({**common, "bench": "forward_flops", "size": BASE_SIZE})["flops"]
+    step_flops = run_isolated({**common, "bench": "train_flops", "size": BASE_SIZE, "batch": 1})[
+        "flops"
+    ]
+    meta.update(
+        forward_gflop_per_megapixel=round(base_flops / 1e9 / (BASE_SIZE**2 / 2**20), 1),
+        train_gflop_per_item_1024=round(step_flops * (1024 / BASE_SIZE) ** 2 / 1e9, 1),
+    )
+    records = Records(output, meta, kept)
 
     for size in args.sizes:
         baseline = None
         for mode in args.modes:
-            if mode.endswith("compile") and size not in args.compile_sizes:
+            if MODES[mode].compile and size not in args.compile_sizes:
                 continue  # compiling takes about a minute per size on a CPU
             spec = {
                 **common,
@@ -119,7 +207,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 "repeats": args.repeats,
                 "warmup": args.warmup,
             }
-            record = _row(spec, records)
+            record = records.row(spec)
             if record is None:
                 continue
             flops = base_flops * (size / BASE_SIZE) ** 2
@@ -131,11 +219,8 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 gemm_ratio=round(flops / record["median_s"] / 1e9 / reference, 3),
                 speedup=round(baseline / record["median_s"], 2),
             )
-            _emit(record, records)
+            records.emit(record)
 
-    step_flops = run_isolated({**common, "bench": "train_flops", "size": BASE_SIZE, "batch": 1})[
-        "flops"
-    ]
     for size in args.train_sizes:
         modes = list(args.train_modes)
         if size == args.checkpointing_size:
@@ -152,7 +237,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 "repeats": args.train_repeats,
                 "warmup": 2,
             }  # the first steps build kernels and AdamW state
-            record = _row(spec, records, mode=mode)
+            record = records.row(spec, mode=mode)
             if record is None:
                 continue
             flops = step_flops * args.train_batch * (size / BASE_SIZE) ** 2
@@ -165,9 +250,13 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 gemm_ratio=round(flops / record["median_s"] / 1e9 / reference, 3),
                 speedup=round(baseline / record["median_s"], 2),
             )
-            _emit(record, records)
+            records.emit(record)
 
-    if args.accuracy:
+    accuracy = [records.kept.pop(_key({"bench": "accuracy", "mode": m}), None) for m in args.modes]
+    if args.accuracy and all(accuracy):
+        for record in accuracy:
+            records.emit(record)
+    elif args.accuracy:
         spec = {
             **common,
             "bench": "accuracy",
@@ -178,7 +267,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         }
         result = run_isolated(spec, timeout=1800)
         for mode, values in result["modes"].items():
-            _emit(
+            records.emit(
                 {
                     "bench": "accuracy",
                     "mode": mode,
@@ -186,11 +275,14 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                     "weights": result["weights"],
                     "device": args.device,
                     **{k: round(v, 6) for k, v in values.items()},
-                },
-                records,
+                }
             )
 
-    if args.data_sizes:
+    data_kept = [r for key, r in records.kept.items() if key[0] == "data"]
+    if args.data_sizes and data_kept:
+        for record in data_kept:
+            records.emit(record)
+    elif args.data_sizes:
         from relight.bench.data import data
 
         data_args = argparse.Namespace(
@@ -203,23 +295,10 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             threads=args.threads,
         )
         for record in data(data_args):
-            records.append(record)
+            records.emit(record)
 
-    meta = {
-        "torch": torch.__version__,
-        "python": sys.version.split()[0],
-        "machine": platform.machine(),
-        "processor": _cpu_name(),
-        "threads": args.threads,
-        "device": args.device,
-        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
-        "gemm_gflops": gemm,
-        "gemm": gemm_runs,
-        "forward_gflop_per_megapixel": round(base_flops / 1e9 / (BASE_SIZE**2 / 2**20), 1),
-        "train_gflop_per_item_1024": round(step_flops * (1024 / BASE_SIZE) ** 2 / 1e9, 1),
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    return {"meta": meta, "records": records}
+    records.save(complete=True)
+    return records.result(complete=True)
 
 
 def _checkpoint(args: argparse.Namespace) -> str | None:

@@ -24,9 +24,9 @@ from relight.files import write_text_atomic
 @console_script("relight-bench")
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``relight-bench``."""
-    from relight.bench.suite import PROFILES, format_tables, run_suite
+    from relight.bench.suite import PROFILES, ResumeMismatchError, format_tables, run_suite
     from relight.bench.train_step import TRAIN_MODES
-    from relight.models.execution import COMPILE_MODES
+    from relight.models.execution import COMPILE_MODES, MODES
 
     parser = Parser(
         prog="relight-bench",
@@ -81,7 +81,18 @@ def main(argv: list[str] | None = None) -> None:
         default=100.0,
         help="sustained GPU TFLOP/s assumed for the loader-workers estimate",
     )
-    suite.add_argument("--output", type=Path, help="write {meta, records} JSON here")
+    suite.add_argument(
+        "--output",
+        type=Path,
+        help="write {meta, records, complete} JSON here (after every row: a killed run keeps "
+        "what it measured)",
+    )
+    suite.add_argument(
+        "--resume",
+        action="store_true",
+        help="measure only the rows --output lacks or that failed (same machine kind, torch "
+        "and encoder; its GEMM kept)",
+    )
     suite.add_argument("--table", type=Path, help="write the markdown tables here")
     dat = sub.add_parser("data", help="data-loader items/s with and without the cache")
     dat.add_argument("--source-size", type=int, default=1024, help="side of the PNGs on disk")
@@ -145,14 +156,21 @@ def main(argv: list[str] | None = None) -> None:
         import os
 
         args.threads = min(os.cpu_count() or 1, 16)
-    unknown = sorted(set(args.train_modes) - set(TRAIN_MODES))
-    if unknown:
-        parser.error(f"--train-modes: unknown {unknown}; choose from {sorted(TRAIN_MODES)}")
-    result = run_suite(args)
+    for flag, given, known in (
+        ("--modes", args.modes, MODES),
+        ("--train-modes", args.train_modes, TRAIN_MODES),
+    ):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            parser.error(f"{flag}: unknown {unknown}; choose from {sorted(known)}")
+    if args.resume and args.output is None:
+        parser.error("--resume continues the file of --output: give --output")
+    try:
+        result = run_suite(args)  # writes --output
+    except ResumeMismatchError as mismatch:
+        parser.error(str(mismatch))
     tables = format_tables(result, args.gpu_tflops)
     print("\n" + tables)
-    if args.output:
-        write_text_atomic(args.output, json.dumps(result, indent=2))
     if args.table:
         write_text_atomic(args.table, tables + "\n")
 
