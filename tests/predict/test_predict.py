@@ -437,7 +437,7 @@ def test_precision_auto_keeps_the_faster_mode_within_the_tolerance(monkeypatch, 
     choice = auto.auto_choice
     assert auto.mode == choice.mode == kept and not auto.candidates
     assert torch.equal(out, expected)
-    assert took == choice.seconds[kept] and choice.seconds[slow] >= 0.4  # the warm runs
+    assert choice.seconds[kept] < took < 0.4 <= choice.seconds[slow]  # + the copy
     assert choice.mean_abs["eager-fp32"] == 0
     assert 0 < choice.mean_abs["bf16-cl"] <= BF16_TOLERANCE["mean_abs"]
     assert str(choice).startswith(f"--precision auto: {kept}, timed on the first image: ")
