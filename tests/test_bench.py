@@ -249,8 +249,8 @@ def test_a_failed_row_is_recorded_and_the_suite_goes_on(monkeypatch, tmp_path):
 
 
 def test_a_killed_suite_resumes_with_the_rows_it_lacks(monkeypatch, tmp_path):
-    """A device call ends at 600 s, before make bench-gpu does: its file keeps every row
-    measured, and --resume measures the missing and the failed ones only."""
+    """A device call ends at 600 s, perhaps before make bench-gpu does: its file keeps every
+    row measured, and --resume measures the missing ones only."""
     from relight.bench import suite
 
     output = tmp_path / "gpu.json"
@@ -269,30 +269,61 @@ def test_a_killed_suite_resumes_with_the_rows_it_lacks(monkeypatch, tmp_path):
     rerun = fake_measurements(median_s=0.25, failing=(), calls=calls)
     monkeypatch.setattr(suite, "run_isolated", rerun)
     result = suite.run_suite(suite_args(output=output, resume=True))
-    assert calls == [  # not the GEMM, not the rows it has
-        ("forward_flops", None),
-        ("train_flops", None),
-        ("train", "bf16-mixed-compile"),  # it failed
-        ("train", "bf16-mixed-fused"),  # never measured
-    ]
+    # not the GEMM, not the rows it has: a failed row stays failed
+    assert calls == [("forward_flops", None), ("train_flops", None), ("train", "bf16-mixed-fused")]
     assert json.loads(output.read_text()) == result and result["complete"] is True
     assert result["meta"]["resumed"] and result["meta"]["gemm"] == killed["meta"]["gemm"]
     rows = {(r["bench"], r["mode"]): r for r in result["records"]}
     assert len(rows) == len(result["records"]) == 4
     assert rows["forward", "eager-fp32"] == killed["records"][0]  # kept as it was
+    assert rows["train", "bf16-mixed-compile"] == killed["records"][2]
     assert rows["train", "bf16-mixed"]["median_s"] == 0.5
-    assert rows["train", "bf16-mixed-compile"]["median_s"] == 0.25
     assert rows["train", "bf16-mixed-fused"]["speedup"] == 2.0  # against the kept baseline
+
+
+def test_a_killed_resume_loses_nothing_and_changed_rows_are_measured(monkeypatch, tmp_path):
+    from relight.bench import suite
+
+    output = tmp_path / "gpu.json"
+    monkeypatch.setattr(suite, "run_isolated", fake_measurements())
+    first = suite.run_suite(suite_args(output=output))
+    names = [(r["bench"], r["mode"]) for r in first["records"]]
+
+    # killed while it measures the failed row again: the rows after it are still there
+    retry = fake_measurements(median_s=0.25, failing=(), stop_at="bf16-mixed-compile")
+    monkeypatch.setattr(suite, "run_isolated", retry)
+    with pytest.raises(KeyboardInterrupt):
+        suite.run_suite(suite_args(output=output, resume=True, retry_failed=True))
+    killed = json.loads(output.read_text())
+    assert killed["complete"] is False
+    assert sorted((r["bench"], r["mode"]) for r in killed["records"]) == sorted(names)
+
+    calls = []
+    monkeypatch.setattr(suite, "run_isolated", fake_measurements(0.25, (), calls))
+    done = suite.run_suite(suite_args(output=output, resume=True, retry_failed=True))
+    assert calls[2:] == [("train", "bf16-mixed-compile")]
+    assert [(r["bench"], r["mode"]) for r in done["records"]] == names
+    assert not any("error" in r for r in done["records"])
+
+    # another batch size is another measurement: every training row again, no other
+    calls.clear()
+    batch2 = suite.run_suite(suite_args(output=output, resume=True, train_batch=2))
+    assert calls[2:] == [
+        ("train", m) for m in ("bf16-mixed", "bf16-mixed-compile", "bf16-mixed-fused")
+    ]
+    assert [r["batch"] for r in batch2["records"] if r["bench"] == "train"] == [2, 2, 2]
+    assert len(batch2["records"]) == len(names)
 
 
 def test_resume_refuses_a_file_of_another_machine(tmp_path, capsys):
     output = tmp_path / "gpu.json"
     meta = {"torch": "2.0.0", "machine": "x86_64", "device": "cpu", "threads": 1}
     output.write_text(json.dumps({"meta": meta, "records": [], "complete": False}))
-    for extra in (["--output", str(output)], []):
+    for extra in (["--resume", "--output", str(output)], ["--resume"], ["--retry-failed"]):
         with pytest.raises(SystemExit) as info:
-            main(["suite", "--resume", "--no-accuracy", "--threads", "1", *extra])
+            main(["suite", "--no-accuracy", "--threads", "1", *extra])
         assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"--resume: {output} was measured elsewhere (torch '2.0.0' there, " in err
     assert "--resume continues the file of --output: give --output" in err
+    assert "--retry-failed goes with --resume" in err

@@ -3,9 +3,10 @@
 #   PART=train  `make train-gpu` (experiment=minividit_gpu) on the carried 40-scene mini-VIDIT
 #               for TRAIN_TIME of fit (default 5 min), then its evaluation table and panels
 #   PART=bench  `make bench-gpu`, every row (a failed row is recorded and the suite goes on),
-#               with --resume into benchmarks/gpu.json: when one call does not finish it,
-#               copy the returned bench-gpu.json to benchmarks/gpu.json here, carry
-#               benchmarks too, and run the part again: it measures only the missing rows
+#               with --resume into benchmarks/gpu-<GPU name>.json (a file per GPU: a call
+#               may get an H200 instead of an H100): when one call does not finish it, copy
+#               the returned file into benchmarks/ here, carry benchmarks too, and run the
+#               part again: it measures only the missing rows
 #   PART=once   everything on CUDA once: trainer=gpu with model.compile=true killed with -9
 #               and resumed by the same command, relight-eval in three execution modes,
 #               relight-predict --device cuda with tiles, ONNX export of the CUDA-trained
@@ -66,8 +67,11 @@ train)
     keep_run "$WORK/logs/train/latest" train-gpu
     ;;
 bench)
-    json=benchmarks/gpu.json
-    [ "${DRY:-0}" = 1 ] && json=$WORK/bench-dry.json
+    if [ "${DRY:-0}" = 1 ]; then
+        json=$WORK/bench-dry.json
+    else
+        json=benchmarks/gpu-$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr -c 'A-Za-z0-9\n' '-').json
+    fi
     mkdir -p "$(dirname "$json")"
     bench=(python3 -m relight.cli.bench suite --resume --output "$json" --table "$OUT/bench-gpu.md")
     if [ "${DRY:-0}" = 1 ]; then
@@ -78,8 +82,12 @@ bench)
         bench+=(--profile gpu)
     fi
     step bench-gpu 560 "${bench[@]}"
-    cp "$json" "$OUT/bench-gpu.json" 2>/dev/null
-    python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print('bench-gpu.json:', len(d['records']), 'rows, complete:', d['complete'])" "$json"
+    if [ "${DRY:-0}" = 1 ]; then  # the same again: every row is in the file, none measured
+        step bench-resumed 120 "${bench[@]}"
+        grep -E "^--resume" "$OUT/bench-resumed.log"
+    fi
+    cp "$json" "$OUT/" 2>/dev/null
+    python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print(sys.argv[1] + ':', len(d['records']), 'rows, complete:', d['complete'])" "$json"
     cat "$OUT/bench-gpu.md" 2>/dev/null | head -60
     ;;
 once)

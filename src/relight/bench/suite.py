@@ -7,8 +7,8 @@ machine); every faster mode reports what it changes in the output.
 
 With ``--output``, the JSON is rewritten after every row (``"complete": false`` until the
 end), so a run that is killed keeps what it measured; ``--resume`` then measures only the
-rows that file lacks (or that failed), on the same machine kind and torch, against the
-GEMM it recorded.
+rows that file lacks or measured with another ``spec`` (failed rows stay failed unless
+``--retry-failed``), on the same machine kind and torch, against the GEMM it recorded.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ CHECKPOINTING_MODES = ["32-true-ckpt", "bf16-mixed-cl-ckpt"]
 BASE_SIZE = 256  # FLOPs are counted here and scaled with the pixel count (S3Net is conv-only)
 
 
-#: What must match for ``--resume`` to continue a file: the same machine kind and torch.
-RESUME_MATCH = ("torch", "machine", "processor", "device", "gpu", "threads", "encoder")
+#: What must match for ``--resume`` to continue a file: the same machine kind, torch,
+#: encoder and reference GEMM.
+RESUME_MATCH = ("torch", "machine", "processor", "device", "gpu", "threads", "encoder", "gemm_n")
 
 
 class ResumeMismatchError(ValueError):
@@ -93,15 +94,26 @@ def _key(record: dict[str, Any]) -> tuple:
 
 class Records:
     """The suite's records, printed as they come and, with a ``path``, rewritten there
-    after each one; ``kept`` holds the rows of the file being resumed, by (bench, size,
-    mode, see :func:`_key`), failed ones left out."""
+    after each one. ``saved`` holds the rows of the file being resumed, by :func:`_key`:
+    one is taken instead of a measurement when it was asked for with the same ``spec``
+    (a failed one too, unless ``retry_failed``). Until the run completes, the saved rows
+    it has not reached are written back with every save, so a resumed run that is killed
+    loses nothing; the complete file holds what this run asked for."""
 
-    def __init__(self, path: Path | None, meta: dict[str, Any], kept: list[dict]) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        meta: dict[str, Any],
+        saved: list[dict],
+        retry_failed: bool = False,
+    ) -> None:
         self.path, self.meta, self.records = path, meta, []
-        self.kept = {_key(r): r for r in kept if "error" not in r}
+        self.saved = {_key(r): r for r in saved}
+        self.retry_failed = retry_failed
 
     def emit(self, record: dict[str, Any]) -> None:
         print(json.dumps(record), flush=True)
+        self.saved.pop(_key(record), None)
         self.records.append(record)
         self.save(complete=False)
 
@@ -110,21 +122,39 @@ class Records:
             write_text_atomic(self.path, json.dumps(self.result(complete), indent=2))
 
     def result(self, complete: bool) -> dict[str, Any]:
-        return {"meta": self.meta, "records": self.records, "complete": complete}
+        unreached = [] if complete else list(self.saved.values())
+        return {"meta": self.meta, "records": self.records + unreached, "complete": complete}
+
+    def take(self, spec: dict[str, Any]) -> dict | None:
+        """The saved row measured with ``spec`` (``None``: measure it)."""
+        saved = self.saved.get(_key(spec))
+        if saved is None or saved.get("spec") != spec:
+            return None
+        if "error" in saved and self.retry_failed:
+            return None
+        return dict(saved)
 
     def row(self, spec: dict[str, Any], **extra: Any) -> dict | None:
-        """The kept row of ``spec``, or one measurement; a failed one is recorded
+        """The saved row of ``spec``, or one measurement. A failed one is recorded
         (``error``: the last line of its stderr, printed as ``failed`` in the table) and
-        the suite goes on to the next row."""
-        kept = self.kept.pop(_key({**spec, **extra}), None)
-        if kept is not None:
-            return dict(kept)
+        the suite goes on to the next row (``None``)."""
+        spec = {**spec, **extra}
+        saved = self.take(spec)
+        if saved is not None and "error" in saved:
+            self.emit(saved)
+            return None
+        if saved is not None:
+            return saved
         try:
-            return run_isolated(spec)
+            return {
+                **run_isolated({k: v for k, v in spec.items() if k not in extra}),
+                **extra,
+                "spec": spec,
+            }
         except (RuntimeError, subprocess.TimeoutExpired) as failure:
             lines = [line for line in str(failure).splitlines() if line.strip()]
             error = lines[-1].strip()[:300] if lines else type(failure).__name__
-            self.emit({**spec, **extra, "error": error})
+            self.emit({**spec, "error": error, "spec": spec})
             return None
 
 
@@ -146,8 +176,7 @@ def resumable(path: Path | None, meta: dict[str, Any]) -> tuple[dict[str, Any], 
             f"--resume: {path} was measured elsewhere ({'; '.join(differ)}); rerun without "
             "--resume, or give another --output"
         )
-    kept = [r for r in saved["records"] if "error" not in r]
-    print(f"--resume: {len(kept)} rows kept from {path}", flush=True)
+    print(f"--resume: {len(saved['records'])} rows in {path}", flush=True)
     return {**saved["meta"], "resumed": True}, saved["records"]
 
 
@@ -169,12 +198,13 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
         "encoder": args.encoder,
+        "gemm_n": args.gemm_n,
         "date": time.strftime("%Y-%m-%d"),
     }
-    kept: list[dict] = []
+    saved: list[dict] = []
     output = getattr(args, "output", None)
     if getattr(args, "resume", False):
-        meta, kept = resumable(output, meta)
+        meta, saved = resumable(output, meta)
     if "gemm" not in meta:
         gemm_runs = {
             dtype: run_isolated({**common, "bench": "gemm", "n": args.gemm_n, "dtype": dtype})
@@ -191,7 +221,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         forward_gflop_per_megapixel=round(base_flops / 1e9 / (BASE_SIZE**2 / 2**20), 1),
         train_gflop_per_item_1024=round(step_flops * (1024 / BASE_SIZE) ** 2 / 1e9, 1),
     )
-    records = Records(output, meta, kept)
+    records = Records(output, meta, saved, getattr(args, "retry_failed", False))
 
     for size in args.sizes:
         baseline = None
@@ -252,11 +282,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             )
             records.emit(record)
 
-    accuracy = [records.kept.pop(_key({"bench": "accuracy", "mode": m}), None) for m in args.modes]
-    if args.accuracy and all(accuracy):
-        for record in accuracy:
-            records.emit(record)
-    elif args.accuracy:
+    if args.accuracy:
         spec = {
             **common,
             "bench": "accuracy",
@@ -265,24 +291,26 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             "minividit": str(args.minividit),
             "checkpoint": _checkpoint(args),
         }
-        result = run_isolated(spec, timeout=1800)
-        for mode, values in result["modes"].items():
-            records.emit(
-                {
-                    "bench": "accuracy",
-                    "mode": mode,
-                    "pairs": result["pairs"],
-                    "weights": result["weights"],
-                    "device": args.device,
-                    **{k: round(v, 6) for k, v in values.items()},
-                }
-            )
+        rows = [records.saved.get(_key({"bench": "accuracy", "mode": m})) for m in args.modes]
+        if all(row is not None and row.get("spec") == spec for row in rows):
+            for row in rows:
+                records.emit(dict(row))
+        else:
+            result = run_isolated(spec, timeout=1800)
+            for mode, values in result["modes"].items():
+                records.emit(
+                    {
+                        "bench": "accuracy",
+                        "mode": mode,
+                        "pairs": result["pairs"],
+                        "weights": result["weights"],
+                        "device": args.device,
+                        **{k: round(v, 6) for k, v in values.items()},
+                        "spec": spec,
+                    }
+                )
 
-    data_kept = [r for key, r in records.kept.items() if key[0] == "data"]
-    if args.data_sizes and data_kept:
-        for record in data_kept:
-            records.emit(record)
-    elif args.data_sizes:
+    if args.data_sizes:
         from relight.bench.data import data
 
         data_args = argparse.Namespace(
@@ -294,8 +322,19 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             items=30,
             threads=args.threads,
         )
-        for record in data(data_args):
-            records.emit(record)
+        spec = {"bench": "data", **vars(data_args)}
+        rows = [
+            records.saved.get(_key({"bench": "data", "size": s, "cache": c, "workers": w}))
+            for s in args.data_sizes
+            for c in (False, True)
+            for w in args.data_workers
+        ]
+        if all(row is not None and row.get("spec") == spec for row in rows):
+            for row in rows:
+                records.emit(dict(row))
+        else:
+            for record in data(data_args):
+                records.emit({**record, "spec": spec})
 
     records.save(complete=True)
     return records.result(complete=True)

@@ -90,8 +90,11 @@ def main(argv: list[str] | None = None) -> None:
     suite.add_argument(
         "--resume",
         action="store_true",
-        help="measure only the rows --output lacks or that failed (same machine kind, torch "
-        "and encoder; its GEMM kept)",
+        help="measure only the rows --output lacks or measured otherwise (same machine kind, "
+        "torch, encoder and GEMM size; its GEMM kept; failed rows stay failed)",
+    )
+    suite.add_argument(
+        "--retry-failed", action="store_true", help="with --resume: measure failed rows again"
     )
     suite.add_argument("--table", type=Path, help="write the markdown tables here")
     dat = sub.add_parser("data", help="data-loader items/s with and without the cache")
@@ -165,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"{flag}: unknown {unknown}; choose from {sorted(known)}")
     if args.resume and args.output is None:
         parser.error("--resume continues the file of --output: give --output")
+    if args.retry_failed and not args.resume:
+        parser.error("--retry-failed goes with --resume")
     try:
         result = run_suite(args)  # writes --output
     except ResumeMismatchError as mismatch:

@@ -7,7 +7,8 @@ measured by ``make bench`` is the speed a user gets by naming the same mode:
 ``eager-fp32``      the reference: float32, NCHW, eager
 ``fp32-cl``         float32, channels_last memory layout
 ``bf16``            bfloat16 autocast (weights stay float32), NCHW
-``bf16-cl``         bfloat16 autocast + channels_last (the fastest on CPU and GPU)
+``bf16-cl``         bfloat16 autocast + channels_last (the fastest eager mode on a CPU;
+                    on an H200 at batch 1, slower than fp32 with TF32)
 ``bf16-cl-compile`` ``bf16-cl`` + ``torch.compile`` (pays off on GPU; slow to compile)
 ``bf16-cl-graphs``  ``bf16-cl-compile`` with CUDA graphs (``reduce-overhead``): one
                     launch per call instead of about 1,500 kernels, one graph per
