@@ -182,7 +182,7 @@ def row_mode(spec) -> str | None:
 
 def fake_measurements(median_s: float = 0.5, failing=("compile",), calls=None, stop_at=None):
     """``run_isolated`` without measuring: rows of ``median_s``; a row whose spec has a
-    true key in ``failing`` fails like a crashed benchmark; the row of mode ``stop_at``
+    true key in ``failing``, or whose mode is in it, fails like a crashed benchmark; the row of mode ``stop_at``
     interrupts the suite as a kill would; ``calls`` collects (bench, mode) of each call."""
 
     def fake_run(spec, timeout=1200):
@@ -192,7 +192,7 @@ def fake_measurements(median_s: float = 0.5, failing=("compile",), calls=None, s
             return {"gflops": 100.0, "peak_gflops": 110.0, "spread": 0.0, "noisy": False}
         if spec["bench"] in ("forward_flops", "train_flops"):
             return {"flops": 1e9}
-        if any(spec.get(key) for key in failing):
+        if any(spec.get(key) for key in failing) or row_mode(spec) in failing:
             raise RuntimeError(f"benchmark {spec} failed (exit 1):\nTraceback\nDynamoError: boom")
         if stop_at is not None and row_mode(spec) == stop_at:
             raise KeyboardInterrupt
@@ -254,30 +254,31 @@ def test_a_killed_suite_resumes_with_the_rows_it_lacks(monkeypatch, tmp_path):
     from relight.bench import suite
 
     output = tmp_path / "gpu.json"
+    modes = ["32-true", "bf16-mixed-compile", "bf16-mixed-fused"]
     monkeypatch.setattr(suite, "run_isolated", fake_measurements(stop_at="bf16-mixed-fused"))
     with pytest.raises(KeyboardInterrupt):
-        suite.run_suite(suite_args(output=output))
+        suite.run_suite(suite_args(output=output, train_modes=modes))
     killed = json.loads(output.read_text())
     assert killed["complete"] is False
     assert [(r["bench"], r["mode"], "error" in r) for r in killed["records"]] == [
         ("forward", "eager-fp32", False),
-        ("train", "bf16-mixed", False),
+        ("train", "32-true", False),
         ("train", "bf16-mixed-compile", True),
     ]
 
     calls = []
     rerun = fake_measurements(median_s=0.25, failing=(), calls=calls)
     monkeypatch.setattr(suite, "run_isolated", rerun)
-    result = suite.run_suite(suite_args(output=output, resume=True))
-    # not the GEMM, not the rows it has: a failed row stays failed
-    assert calls == [("forward_flops", None), ("train_flops", None), ("train", "bf16-mixed-fused")]
+    result = suite.run_suite(suite_args(output=output, resume=True, train_modes=modes))
+    # not the GEMM or the FLOP counts, not the rows it has: a failed row stays failed
+    assert calls == [("train", "bf16-mixed-fused")]
     assert json.loads(output.read_text()) == result and result["complete"] is True
     assert result["meta"]["resumed"] and result["meta"]["gemm"] == killed["meta"]["gemm"]
     rows = {(r["bench"], r["mode"]): r for r in result["records"]}
     assert len(rows) == len(result["records"]) == 4
     assert rows["forward", "eager-fp32"] == killed["records"][0]  # kept as it was
     assert rows["train", "bf16-mixed-compile"] == killed["records"][2]
-    assert rows["train", "bf16-mixed"]["median_s"] == 0.5
+    assert rows["train", "32-true"]["median_s"] == 0.5
     assert rows["train", "bf16-mixed-fused"]["speedup"] == 2.0  # against the kept baseline
 
 
@@ -301,18 +302,30 @@ def test_a_killed_resume_loses_nothing_and_changed_rows_are_measured(monkeypatch
     calls = []
     monkeypatch.setattr(suite, "run_isolated", fake_measurements(0.25, (), calls))
     done = suite.run_suite(suite_args(output=output, resume=True, retry_failed=True))
-    assert calls[2:] == [("train", "bf16-mixed-compile")]
+    assert calls == [("train", "bf16-mixed-compile")]
     assert [(r["bench"], r["mode"]) for r in done["records"]] == names
     assert not any("error" in r for r in done["records"])
 
     # another batch size is another measurement: every training row again, no other
     calls.clear()
     batch2 = suite.run_suite(suite_args(output=output, resume=True, train_batch=2))
-    assert calls[2:] == [
-        ("train", m) for m in ("bf16-mixed", "bf16-mixed-compile", "bf16-mixed-fused")
-    ]
+    assert calls == [("train", m) for m in ("bf16-mixed", "bf16-mixed-compile", "bf16-mixed-fused")]
     assert [r["batch"] for r in batch2["records"] if r["bench"] == "train"] == [2, 2, 2]
     assert len(batch2["records"]) == len(names)
+
+
+def test_speed_ups_need_their_reference_row(monkeypatch):
+    """Without its eager fp32 row, no speed-up: the next mode is not a baseline."""
+    from relight.bench import suite
+
+    monkeypatch.setattr(suite, "run_isolated", fake_measurements(failing=("32-true",)))
+    result = suite.run_suite(suite_args(train_modes=["32-true", "bf16-mixed"]))
+    train = {r["mode"]: r for r in result["records"] if r["bench"] == "train"}
+    assert "error" in train["32-true"] and train["bf16-mixed"]["speedup"] is None
+    forward = next(r for r in result["records"] if r["bench"] == "forward")
+    assert forward["speedup"] == 1.0
+    table = suite.format_tables(result, 100.0)
+    assert "| 64² | bf16-mixed | 0.50 | 0.50 | 0% | — |" in table
 
 
 def test_resume_refuses_a_file_of_another_machine(tmp_path, capsys):

@@ -213,10 +213,14 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         meta.update(gemm_gflops={d: run["gflops"] for d, run in gemm_runs.items()}, gemm=gemm_runs)
     gemm = meta["gemm_gflops"]
     print(f"GEMM {args.gemm_n}²: {_gemm_line(meta['gemm'])}", flush=True)
-    base_flops = run_isolated({**common, "bench": "forward_flops", "size": BASE_SIZE})["flops"]
-    step_flops = run_isolated({**common, "bench": "train_flops", "size": BASE_SIZE, "batch": 1})[
-        "flops"
-    ]
+    if "flops" not in meta:  # counted at BASE_SIZE, batch 1 (a resumed file has them)
+        meta["flops"] = {
+            bench: run_isolated(
+                {**common, "bench": f"{bench}_flops", "size": BASE_SIZE, "batch": 1}
+            )["flops"]
+            for bench in ("forward", "train")
+        }
+    base_flops, step_flops = meta["flops"]["forward"], meta["flops"]["train"]
     meta.update(
         forward_gflop_per_megapixel=round(base_flops / 1e9 / (BASE_SIZE**2 / 2**20), 1),
         train_gflop_per_item_1024=round(step_flops * (1024 / BASE_SIZE) ** 2 / 1e9, 1),
@@ -224,7 +228,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     records = Records(output, meta, saved, getattr(args, "retry_failed", False))
 
     for size in args.sizes:
-        baseline = None
+        rows = []
         for mode in args.modes:
             if MODES[mode].compile and size not in args.compile_sizes:
                 continue  # compiling takes about a minute per size on a CPU
@@ -242,20 +246,21 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             flops = base_flops * (size / BASE_SIZE) ** 2
             reference = gemm["bfloat16" if mode.startswith("bf16") else "float32"]
-            baseline = baseline or record["median_s"]
             record.update(
                 gflop=round(flops / 1e9, 1),
                 gflops=round(flops / record["median_s"] / 1e9, 1),
                 gemm_ratio=round(flops / record["median_s"] / 1e9 / reference, 3),
-                speedup=round(baseline / record["median_s"], 2),
             )
+            rows.append(record)
             records.emit(record)
+        _speedups(rows, "eager-fp32")
+        records.save(complete=False)
 
     for size in args.train_sizes:
         modes = list(args.train_modes)
         if size == args.checkpointing_size:
             modes += [m for m in CHECKPOINTING_MODES if m not in modes]
-        baseline = None
+        rows = []
         for mode in modes:
             spec = {
                 **common,
@@ -272,15 +277,16 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             flops = step_flops * args.train_batch * (size / BASE_SIZE) ** 2
             reference = gemm["bfloat16" if spec["precision"].startswith("bf16") else "float32"]
-            baseline = baseline or record["median_s"]
             record.update(
                 mode=mode,
                 gflop=round(flops / 1e9, 1),
                 gflops=round(flops / record["median_s"] / 1e9, 1),
                 gemm_ratio=round(flops / record["median_s"] / 1e9 / reference, 3),
-                speedup=round(baseline / record["median_s"], 2),
             )
+            rows.append(record)
             records.emit(record)
+        _speedups(rows, "32-true")
+        records.save(complete=False)
 
     if args.accuracy:
         spec = {
@@ -291,8 +297,13 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             "minividit": str(args.minividit),
             "checkpoint": _checkpoint(args),
         }
+        checkpoint = spec["checkpoint"] and Path(spec["checkpoint"]).stat()
+        asked = {  # a checkpoint rewritten in place is other weights
+            **spec,
+            "checkpoint_file": checkpoint and [checkpoint.st_size, checkpoint.st_mtime_ns],
+        }
         rows = [records.saved.get(_key({"bench": "accuracy", "mode": m})) for m in args.modes]
-        if all(row is not None and row.get("spec") == spec for row in rows):
+        if all(row is not None and row.get("spec") == asked for row in rows):
             for row in rows:
                 records.emit(dict(row))
         else:
@@ -306,7 +317,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                         "weights": result["weights"],
                         "device": args.device,
                         **{k: round(v, 6) for k, v in values.items()},
-                        "spec": spec,
+                        "spec": asked,
                     }
                 )
 
@@ -338,6 +349,19 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
 
     records.save(complete=True)
     return records.result(complete=True)
+
+
+def _speedups(rows: list[dict[str, Any]], reference: str) -> None:
+    """Each row's ``speedup``: the ``reference`` mode's median over its own (``None`` when
+    that row failed or was not asked for)."""
+    base = next((r["median_s"] for r in rows if r["mode"] == reference), None)
+    for row in rows:
+        row["speedup"] = None if base is None else round(base / row["median_s"], 2)
+
+
+def _ratio(record: dict[str, Any]) -> str:
+    """A row's speed-up for the table (``—`` without its reference)."""
+    return "—" if record.get("speedup") is None else f"{record['speedup']:.2f}x"
 
 
 def _checkpoint(args: argparse.Namespace) -> str | None:
@@ -408,7 +432,7 @@ def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
             lambda r: (
                 f"{r['size']}² | {r['mode']} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
                 f"{_spread(r)[7:]} | "
-                f"{r['speedup']:.2f}x | {r['gflop']} | {r['gflops']} | {r['gemm_ratio']:.0%} | "
+                f"{_ratio(r)} | {r['gflop']} | {r['gflops']} | {r['gemm_ratio']:.0%} | "
                 f"{r['peak_mem_mb']:.0f}"
             ),
         ),
@@ -420,7 +444,7 @@ def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
             lambda r: (
                 f"{r['size']}² | {r['mode']} | {r['median_s']:.2f} | {r['min_s']:.2f} | "
                 f"{_spread(r)[7:]} | "
-                f"{r['speedup']:.2f}x | {r['forward_s']:.2f} | {r['loss_s']:.2f} | "
+                f"{_ratio(r)} | {r['forward_s']:.2f} | {r['loss_s']:.2f} | "
                 f"{r['backward_s']:.2f} | {r['optimizer_s']:.2f} | {r['loss_share']:.0%} | "
                 f"{r['gflops']} | {r['gemm_ratio']:.0%} | {r['peak_mem_mb']:.0f}"
             ),
