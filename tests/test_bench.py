@@ -314,6 +314,56 @@ def test_a_killed_resume_loses_nothing_and_changed_rows_are_measured(monkeypatch
     assert len(batch2["records"]) == len(names)
 
 
+def test_resume_keeps_the_accuracy_and_data_blocks_until_their_inputs_change(monkeypatch, tmp_path):
+    """One measurement makes all rows of either block: kept whole, or measured again."""
+    import relight.bench.data
+    from relight.bench import suite
+
+    checkpoint = tmp_path / "best.ckpt"
+    checkpoint.write_bytes(b"weights")
+    calls = []
+    measured = fake_measurements(calls=calls)
+
+    def fake_run(spec, timeout=1200):
+        if spec["bench"] != "accuracy":
+            return measured(spec, timeout)
+        calls.append(("accuracy", None))
+        scores = {"psnr": 20.0, "ssim": 0.5, "max_abs": 0.0, "d_psnr": 0.0, "d_ssim": 0.0}
+        return {"pairs": 2, "weights": "best.ckpt", "modes": {m: scores for m in spec["modes"]}}
+
+    def fake_data(args):
+        calls.append(("data", None))
+        return [
+            {"bench": "data", "size": size, "cache": cache, "workers": workers, "items_per_s": 1}
+            for size in args.sizes
+            for cache in (False, True)
+            for workers in args.workers
+        ]
+
+    monkeypatch.setattr(suite, "run_isolated", fake_run)
+    monkeypatch.setattr(relight.bench.data, "data", fake_data)
+    args = dict(
+        output=tmp_path / "bench.json",
+        train_sizes=[],
+        accuracy=True,
+        minividit=tmp_path,
+        checkpoint=str(checkpoint),
+        data_sizes=[64],
+        data_workers=[0, 1],
+    )
+    first = suite.run_suite(suite_args(**args))
+    assert [r["bench"] for r in first["records"]] == ["forward", "accuracy"] + ["data"] * 4
+
+    calls.clear()
+    again = suite.run_suite(suite_args(**args, resume=True))
+    assert calls == [] and again["records"] == first["records"]
+
+    checkpoint.write_bytes(b"other weights")  # rewritten in place: measured again
+    calls.clear()
+    suite.run_suite(suite_args(**{**args, "data_workers": [0, 2]}, resume=True))
+    assert calls == [("accuracy", None), ("data", None)]
+
+
 def test_speed_ups_need_their_reference_row(monkeypatch):
     """Without its eager fp32 row, no speed-up: the next mode is not a baseline."""
     from relight.bench import suite

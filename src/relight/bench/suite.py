@@ -134,6 +134,14 @@ class Records:
             return None
         return dict(saved)
 
+    def take_all(self, keys: list[dict[str, Any]], spec: dict[str, Any]) -> list[dict] | None:
+        """The saved rows named by ``keys`` when every one was measured with ``spec`` (one
+        measurement makes them all: the accuracy and data blocks); ``None`` otherwise."""
+        rows = [self.saved.get(_key(key)) for key in keys]
+        if all(row is not None and row.get("spec") == spec for row in rows):
+            return [dict(row) for row in rows]
+        return None
+
     def row(self, spec: dict[str, Any], **extra: Any) -> dict | None:
         """The saved row of ``spec``, or one measurement. A failed one is recorded
         (``error``: the last line of its stderr, printed as ``failed`` in the table) and
@@ -302,10 +310,10 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             **spec,
             "checkpoint_file": checkpoint and [checkpoint.st_size, checkpoint.st_mtime_ns],
         }
-        rows = [records.saved.get(_key({"bench": "accuracy", "mode": m})) for m in args.modes]
-        if all(row is not None and row.get("spec") == asked for row in rows):
+        rows = records.take_all([{"bench": "accuracy", "mode": m} for m in args.modes], asked)
+        if rows is not None:
             for row in rows:
-                records.emit(dict(row))
+                records.emit(row)
         else:
             result = run_isolated(spec, timeout=1800)
             for mode, values in result["modes"].items():
@@ -334,15 +342,16 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             threads=args.threads,
         )
         spec = {"bench": "data", **vars(data_args)}
-        rows = [
-            records.saved.get(_key({"bench": "data", "size": s, "cache": c, "workers": w}))
+        keys = [
+            {"bench": "data", "size": s, "cache": c, "workers": w}
             for s in args.data_sizes
             for c in (False, True)
             for w in args.data_workers
         ]
-        if all(row is not None and row.get("spec") == spec for row in rows):
+        rows = records.take_all(keys, spec)
+        if rows is not None:
             for row in rows:
-                records.emit(dict(row))
+                records.emit(row)
         else:
             for record in data(data_args):
                 records.emit({**record, "spec": spec})
