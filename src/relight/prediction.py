@@ -124,8 +124,13 @@ class Predictor:
             copy_s = time.perf_counter() - start
             out, seconds = self._choose_auto(x)
             return out, copy_s + seconds
-        out = relight_any_size(self.forward, x, self.policy, self.net.min_size, self.tile_progress)
-        return out[0].cpu(), time.perf_counter() - start  # .cpu() waited for the device
+        out = self._relight(self.forward, x, self.tile_progress)
+        return out, time.perf_counter() - start  # .cpu() waited for the device
+
+    def _relight(
+        self, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, progress: bool
+    ) -> torch.Tensor:
+        return relight_any_size(forward, x, self.policy, self.net.min_size, progress)[0].cpu()
 
     def _timed(
         self, forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
@@ -133,7 +138,7 @@ class Predictor:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         start = time.perf_counter()
-        out = relight_any_size(forward, x, self.policy, self.net.min_size)[0].cpu()
+        out = self._relight(forward, x, progress=False)
         return out, time.perf_counter() - start  # .cpu() waited for the device
 
     def _choose_auto(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
