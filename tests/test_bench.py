@@ -282,6 +282,50 @@ def test_a_killed_suite_resumes_with_the_rows_it_lacks(monkeypatch, tmp_path):
     assert rows["train", "bf16-mixed-fused"]["speedup"] == 2.0  # against the kept baseline
 
 
+def test_a_killed_suite_leaves_its_speed_ups_and_relight_bench_table_renders_it(
+    monkeypatch, tmp_path, capsys
+):
+    """make bench-gpu on an H200 was killed during its last training row: its file had no
+    speed-ups for that size (they were set after the size's last row) and there was no
+    table. Speed-ups are now set on every save, and ``relight-bench table`` renders the file."""
+    from relight.bench import suite
+
+    measured = fake_measurements(stop_at="bf16-mixed-fused")
+
+    def fake_run(spec, timeout=1200):
+        record = measured(spec, timeout)
+        return {**record, "median_s": 1.0} if spec.get("precision") == "32-true" else record
+
+    output, table = tmp_path / "gpu.json", tmp_path / "gpu.md"
+    monkeypatch.setattr(suite, "run_isolated", fake_run)
+    with pytest.raises(KeyboardInterrupt):
+        suite.run_suite(
+            suite_args(output=output, train_modes=["32-true", "bf16-mixed", "bf16-mixed-fused"])
+        )
+    killed = json.loads(output.read_text())
+    train = {r["mode"]: r for r in killed["records"] if r["bench"] == "train"}
+    assert killed["complete"] is False and list(train) == ["32-true", "bf16-mixed"]
+    assert train["32-true"]["speedup"] == 1.0 and train["bf16-mixed"]["speedup"] == 2.0
+
+    capsys.readouterr()
+    main(["table", str(output), "--table", str(table)])
+    printed = capsys.readouterr().out
+    assert "**Incomplete**: 3 rows; `relight-bench suite --resume`" in printed
+    assert "| 64² | bf16-mixed | 0.500 | 0.500 | 0% | 2.00x |" in printed
+    assert table.read_text() == printed
+    # a file written before speed-ups were saved renders the same
+    for record in killed["records"]:
+        record.pop("speedup", None)
+    output.write_text(json.dumps(killed))
+    main(["table", str(output)])
+    assert capsys.readouterr().out == printed
+
+    with pytest.raises(SystemExit) as info:
+        main(["table", str(table)])
+    assert info.value.code == 2
+    assert f"{table}: not a relight-bench suite file (JSONDecodeError" in capsys.readouterr().err
+
+
 def test_a_killed_resume_loses_nothing_and_changed_rows_are_measured(monkeypatch, tmp_path):
     from relight.bench import suite
 
@@ -375,7 +419,7 @@ def test_speed_ups_need_their_reference_row(monkeypatch):
     forward = next(r for r in result["records"] if r["bench"] == "forward")
     assert forward["speedup"] == 1.0
     table = suite.format_tables(result, 100.0)
-    assert "| 64² | bf16-mixed | 0.50 | 0.50 | 0% | — |" in table
+    assert "| 64² | bf16-mixed | 0.500 | 0.500 | 0% | — |" in table
 
 
 def test_resume_refuses_a_file_of_another_machine(tmp_path, capsys):

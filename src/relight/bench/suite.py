@@ -123,7 +123,9 @@ class Records:
 
     def result(self, complete: bool) -> dict[str, Any]:
         unreached = [] if complete else list(self.saved.values())
-        return {"meta": self.meta, "records": self.records + unreached, "complete": complete}
+        records = self.records + unreached
+        set_speedups(records)
+        return {"meta": self.meta, "records": records, "complete": complete}
 
     def take(self, spec: dict[str, Any]) -> dict | None:
         """The saved row measured with ``spec`` (``None``: measure it)."""
@@ -236,7 +238,6 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     records = Records(output, meta, saved, getattr(args, "retry_failed", False))
 
     for size in args.sizes:
-        rows = []
         for mode in args.modes:
             if MODES[mode].compile and size not in args.compile_sizes:
                 continue  # compiling takes about a minute per size on a CPU
@@ -259,16 +260,12 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 gflops=round(flops / record["median_s"] / 1e9, 1),
                 gemm_ratio=round(flops / record["median_s"] / 1e9 / reference, 3),
             )
-            rows.append(record)
             records.emit(record)
-        _speedups(rows, "eager-fp32")
-        records.save(complete=False)
 
     for size in args.train_sizes:
         modes = list(args.train_modes)
         if size == args.checkpointing_size:
             modes += [m for m in CHECKPOINTING_MODES if m not in modes]
-        rows = []
         for mode in modes:
             spec = {
                 **common,
@@ -291,10 +288,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
                 gflops=round(flops / record["median_s"] / 1e9, 1),
                 gemm_ratio=round(flops / record["median_s"] / 1e9 / reference, 3),
             )
-            rows.append(record)
             records.emit(record)
-        _speedups(rows, "32-true")
-        records.save(complete=False)
 
     if args.accuracy:
         spec = {
@@ -360,12 +354,26 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     return records.result(complete=True)
 
 
-def _speedups(rows: list[dict[str, Any]], reference: str) -> None:
-    """Each row's ``speedup``: the ``reference`` mode's median over its own (``None`` when
-    that row failed or was not asked for)."""
-    base = next((r["median_s"] for r in rows if r["mode"] == reference), None)
-    for row in rows:
-        row["speedup"] = None if base is None else round(base / row["median_s"], 2)
+#: The row each inference or training row's speed-up is against (same bench and size).
+REFERENCE_MODES = {"forward": "eager-fp32", "train": "32-true"}
+
+
+def set_speedups(records: list[dict[str, Any]]) -> None:
+    """Each measured inference and training row's ``speedup``: the median of its
+    :data:`REFERENCE_MODES` row of the same size over its own (``None`` when that row
+    failed or was not asked for). Set on every save and table, so an incomplete file has
+    them for the rows it holds."""
+    base = {
+        (r["bench"], r["size"]): r["median_s"]
+        for r in records
+        if r["bench"] in REFERENCE_MODES
+        and r["mode"] == REFERENCE_MODES[r["bench"]]
+        and "error" not in r
+    }
+    for row in records:
+        if row["bench"] in REFERENCE_MODES and "error" not in row:
+            reference = base.get((row["bench"], row["size"]))
+            row["speedup"] = None if reference is None else round(reference / row["median_s"], 2)
 
 
 def _ratio(record: dict[str, Any]) -> str:
@@ -422,12 +430,21 @@ def _failed(record: dict[str, Any], cells: int) -> str:
 
 def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
     """The human-readable tables of a suite run."""
-    meta, records = result["meta"], result["records"]
+    meta, records = result["meta"], [dict(r) for r in result["records"]]
+    set_speedups(records)  # a file of an older version, killed before its speed-ups
+    where = meta["gpu"] or f"{meta['processor']}, {meta['threads']} threads"
     lines = [
-        f"# relight benchmarks — {meta['gpu'] or meta['processor']}, {meta['threads']} "
-        f"threads, torch {meta['torch']}",
+        f"# relight benchmarks — {where}, torch {meta['torch']}, {meta.get('date', '')}",
         f"GEMM: {_gemm_line(meta['gemm'])}",
         "",
+    ]
+    if not result.get("complete", True):
+        lines += [
+            f"**Incomplete**: {len(records)} rows; `relight-bench suite --resume` with the same "
+            "--output measures the rest.",
+            "",
+        ]
+    lines += [
         f"Times are medians after a warm-up that runs until {STEADY_WINDOW} calls agree within "
         f"{STEADY_SPREAD:.0%}; spread = (median - min) / min, NOISY above {NOISY_SPREAD:.0%} "
         "(rerun on a quieter machine before trusting that row).",
@@ -451,10 +468,10 @@ def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
             "size | mode | median s | min s | spread | speed-up | forward | loss | backward | "
             "optimizer | loss share | GFLOP/s | of GEMM | peak MiB",
             lambda r: (
-                f"{r['size']}² | {r['mode']} | {r['median_s']:.2f} | {r['min_s']:.2f} | "
+                f"{r['size']}² | {r['mode']} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
                 f"{_spread(r)[7:]} | "
-                f"{_ratio(r)} | {r['forward_s']:.2f} | {r['loss_s']:.2f} | "
-                f"{r['backward_s']:.2f} | {r['optimizer_s']:.2f} | {r['loss_share']:.0%} | "
+                f"{_ratio(r)} | {r['forward_s']:.3f} | {r['loss_s']:.3f} | "
+                f"{r['backward_s']:.3f} | {r['optimizer_s']:.3f} | {r['loss_share']:.0%} | "
                 f"{r['gflops']} | {r['gemm_ratio']:.0%} | {r['peak_mem_mb']:.0f}"
             ),
         ),

@@ -1,9 +1,12 @@
-"""``relight-bench suite|data|check|profile``: benchmarks, one JSON record per measurement.
+"""``relight-bench suite|table|data|check|profile``: benchmarks, one JSON record per
+measurement.
 
 - ``relight-bench suite`` (``make bench``, ``make bench-gpu``): inference latency per
   execution mode and size, training steps with their forward/loss/backward/optimizer
   split, activation checkpointing, GEMM-relative GFLOP/s, speed-ups against eager fp32,
   each mode's output difference, and data-loader items/s. Record schema: docs/performance.md.
+- ``relight-bench table FILE``: the tables of a file ``suite --output`` wrote, an
+  incomplete one too (a run killed before it printed them).
 - ``relight-bench data``: data-loader items/s only.
 - ``relight-bench check``: ``relight-data check`` files/s per worker process.
 - ``relight-bench profile``: one training step under ``torch.profiler``: the operators
@@ -97,6 +100,12 @@ def main(argv: list[str] | None = None) -> None:
         "--retry-failed", action="store_true", help="with --resume: measure failed rows again"
     )
     suite.add_argument("--table", type=Path, help="write the markdown tables here")
+    tab = sub.add_parser(
+        "table", help="the tables of a saved suite file (an incomplete one too: a killed run)"
+    )
+    tab.add_argument("file", type=Path, help="the JSON a suite wrote with --output")
+    tab.add_argument("--gpu-tflops", type=float, default=100.0, help="as for suite")
+    tab.add_argument("--table", type=Path, help="also write the markdown tables here")
     dat = sub.add_parser("data", help="data-loader items/s with and without the cache")
     dat.add_argument("--source-size", type=int, default=1024, help="side of the PNGs on disk")
     dat.add_argument("--sizes", type=int, nargs="+", default=[1024, 256])
@@ -143,6 +152,16 @@ def main(argv: list[str] | None = None) -> None:
             write_text_atomic(args.output, json.dumps(record, indent=2))
         if args.table:
             write_text_atomic(args.table, table + "\n")
+        return
+    if args.bench == "table":
+        try:
+            result = json.loads(args.file.read_text())
+            tables = format_tables(result, args.gpu_tflops)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"{args.file}: not a relight-bench suite file ({error!r})")
+        print(tables)
+        if args.table:
+            write_text_atomic(args.table, tables + "\n")
         return
     if args.bench in ("check", "data"):
         from relight.bench.check import check
