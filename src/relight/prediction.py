@@ -46,11 +46,14 @@ def native_bf16(device: torch.device) -> bool:
 
 def auto_candidates(device: torch.device) -> tuple[str, ...]:
     """The modes ``--precision auto`` times on the first image, the reference (eager fp32)
-    last: ``bf16-cl`` too on a device with native bfloat16. Which is faster depends on the
-    GPU and the size: on an H200 at 1024², batch 1, ``bf16-cl`` took 18.4 ms and eager fp32
-    (TF32 convolutions) 14.7 ms (docs/performance.md). Compiled modes are left out: they
-    compile for about a minute."""
-    return ("bf16-cl", "eager-fp32") if native_bf16(device) else ("eager-fp32",)
+    last: on a CUDA GPU ``fp32-cl`` too, and ``bf16-cl`` where bfloat16 is native. Which is
+    fastest depends on the GPU, the size and the host's launch speed: on an H200 at 1024²,
+    batch 1, one session measured bf16-cl 18.4 ms and eager fp32 (TF32 convolutions)
+    14.7 ms, the next 36.7, 32.9 and fp32-cl 20.3 ms (docs/performance.md). Compiled modes
+    are left out: they compile for 30-50 s."""
+    bf16 = ("bf16-cl",) if native_bf16(device) else ()
+    channels_last = ("fp32-cl",) if device.type == "cuda" else ()
+    return (*bf16, *channels_last, "eager-fp32")
 
 
 #: Timed rounds of the candidates on the first image under ``--precision auto``, after

@@ -447,6 +447,37 @@ def test_precision_auto_keeps_the_faster_mode_within_the_tolerance(monkeypatch, 
     assert torch.equal(later, expected) and took < 0.4 and auto.auto_choice is choice
 
 
+@pytest.mark.parametrize(
+    "device, bf16, candidates",
+    [
+        ("cuda", True, ("bf16-cl", "fp32-cl", "eager-fp32")),
+        ("cuda", False, ("fp32-cl", "eager-fp32")),
+        ("cpu", False, ("eager-fp32",)),
+    ],
+)
+def test_precision_auto_candidates(monkeypatch, device, bf16, candidates):
+    """On an H200, fp32-cl beat eager fp32 (20.3 against 32.9 ms, 1024², batch 1) and bf16-cl
+    lost to both: a CUDA GPU times fp32-cl too."""
+    monkeypatch.setattr(prediction, "native_bf16", lambda device: bf16)
+    assert prediction.auto_candidates(torch.device(device)) == candidates
+
+
+def test_precision_auto_keeps_the_fastest_of_three(monkeypatch):
+    """The CUDA candidates, run on this CPU: the two slowed modes lose to fp32-cl."""
+    monkeypatch.setattr(
+        prediction, "auto_candidates", lambda device: ("bf16-cl", "fp32-cl", "eager-fp32")
+    )
+    slow_down(monkeypatch, "bf16-cl")
+    slow_down(monkeypatch, "eager-fp32")
+    auto = Predictor(small_s3net(), precision="auto")
+    out, _ = auto(auto_item())
+    assert auto.mode == auto.auto_choice.mode == "fp32-cl"
+    assert list(auto.auto_choice.seconds) == ["bf16-cl", "fp32-cl", "eager-fp32"]
+    assert auto.auto_choice.seconds["fp32-cl"] < 0.4 <= auto.auto_choice.seconds["eager-fp32"]
+    fp32, _ = Predictor(small_s3net(), precision="fp32")(auto_item())
+    torch.testing.assert_close(out, fp32, atol=1e-5, rtol=0)
+
+
 def test_precision_auto_drops_a_mode_over_the_tolerance(monkeypatch):
     monkeypatch.setattr(prediction, "native_bf16", lambda device: True)
     monkeypatch.setitem(BF16_TOLERANCE, "mean_abs", 0.0)

@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=[*PRECISIONS, *MODES],
         default="auto",
-        help="auto (on a GPU with native bfloat16: bf16 and fp32 timed on the first image, "
-        "the faster kept if within the tolerance of fp32; fp32 elsewhere), fp32, or bf16 "
+        help="auto (on a CUDA GPU: bf16-cl where bfloat16 is native, fp32-cl and fp32 timed "
+        "on the first image, the fastest kept if within the tolerance of fp32; fp32 on a "
+        "CPU), fp32, or bf16 "
         "(bfloat16 autocast + channels_last, "
         f"~3.5x faster on a CPU with AVX-512 BF16; {BF16_TOLERANCE_TEXT}); or an execution "
         "mode name",
@@ -261,7 +262,8 @@ def main(argv: list[str] | None = None) -> None:
 def auto_plan(predictor: Predictor) -> str:
     """The header's word on ``--precision auto``: the mode, or the modes it will time."""
     if predictor.candidates:
-        return f" (timing {' and '.join(predictor.candidates)} on the first image)"
+        *others, last = predictor.candidates
+        return f" (timing {', '.join(others)} and {last} on the first image)"
     return f" ({predictor.mode})"
 
 
