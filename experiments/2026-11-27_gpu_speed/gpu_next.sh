@@ -6,7 +6,9 @@
 #               with --resume into benchmarks/gpu-<GPU name>.json (a file per GPU: a call
 #               may get an H200 instead of an H100): when one call does not finish it, copy
 #               the returned file into benchmarks/ here, carry benchmarks too, and run the
-#               part again: it measures only the missing rows
+#               part again: it measures only the missing rows (on a machine still warm the
+#               file is still there: ignored files stay between calls). Its tables come
+#               from `relight-bench table`, so a stopped suite has them too
 #   PART=once   everything on CUDA once: trainer=gpu with model.compile=true killed with -9
 #               and resumed by the same command, relight-eval in three execution modes,
 #               relight-predict --device cuda with tiles, ONNX export of the CUDA-trained
@@ -88,7 +90,9 @@ bench)
     fi
     cp "$json" "$OUT/" 2>/dev/null
     python3 -c "import json, sys; d = json.load(open(sys.argv[1])); print(sys.argv[1] + ':', len(d['records']), 'rows, complete:', d['complete'])" "$json"
-    cat "$OUT/bench-gpu.md" 2>/dev/null | head -60
+    # the tables of what the file holds, also when the suite was stopped before it printed them
+    python3 -m relight.cli.bench table "$json" --table "$OUT/bench-gpu.md" > /dev/null
+    head -60 "$OUT/bench-gpu.md"
     ;;
 once)
     # 1. trainer=gpu with model.compile=true (the experiment's default), killed with -9 after
