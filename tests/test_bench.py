@@ -422,6 +422,20 @@ def test_speed_ups_need_their_reference_row(monkeypatch):
     assert "| 64² | bf16-mixed | 0.500 | 0.500 | 0% | — |" in table
 
 
+def test_the_table_gives_the_paper_run_in_hours(monkeypatch):
+    """The paper's 100 VIDIT epochs (400,000 steps of batch 3 at 1024²) per measured mode,
+    under the training table; nothing at other sizes or batches."""
+    from relight.bench import suite
+
+    monkeypatch.setattr(suite, "run_isolated", fake_measurements(0.09, failing=("32-true",)))
+    modes = dict(train_modes=["32-true", "bf16-mixed"], train_sizes=[1024])
+    paper = suite.format_tables(suite.run_suite(suite_args(**modes, train_batch=3)), 100.0)
+    line = "400,000 steps of batch 3 at 1024²), training steps alone: bf16-mixed 10.0 h."
+    assert line in paper and paper.index(line) > paper.index("| 1024² | bf16-mixed |")
+    other = suite.format_tables(suite.run_suite(suite_args(**modes, train_batch=2)), 100.0)
+    assert "The paper's run" not in other
+
+
 def test_resume_refuses_a_file_of_another_machine(tmp_path, capsys):
     output = tmp_path / "gpu.json"
     meta = {"torch": "2.0.0", "machine": "x86_64", "device": "cpu", "threads": 1}

@@ -76,6 +76,9 @@ TRAIN_MODE_DEFAULTS = dict(channels_last=False, fused=False, compile=None, check
 #: Activation-checkpointing rows, at ``checkpointing_size`` (their memory saving).
 CHECKPOINTING_MODES = ["32-true-ckpt", "bf16-mixed-cl-ckpt"]
 BASE_SIZE = 256  # FLOPs are counted here and scaled with the pixel count (S3Net is conv-only)
+#: The paper's run (conf/experiment/s3net_paper.yaml): 100 epochs of every VIDIT track-2
+#: training input (300 scenes x 40 lightings), batch 3, at 1024².
+PAPER_RUN = dict(epochs=100, items_per_epoch=300 * 40, batch=3, size=1024)
 
 
 #: What must match for ``--resume`` to continue a file: the same machine kind, torch,
@@ -428,6 +431,35 @@ def _failed(record: dict[str, Any], cells: int) -> str:
     return f"{size}{record['mode']} | failed: {error}" + " | " * (cells - 1)
 
 
+def paper_run_hours(step_s: float) -> float:
+    """Hours of training steps alone (no data loading or validation) for
+    :data:`PAPER_RUN` at ``step_s`` seconds a step."""
+    steps = PAPER_RUN["epochs"] * PAPER_RUN["items_per_epoch"] / PAPER_RUN["batch"]
+    return steps * step_s / 3600
+
+
+def _paper_run_hours(records: list[dict[str, Any]]) -> list[str]:
+    """The line under the training table: the paper's run in hours per measured mode, when
+    the suite timed the paper's size and batch."""
+    rows = [
+        r
+        for r in records
+        if r["bench"] == "train"
+        and "error" not in r
+        and (r["size"], r["batch"]) == (PAPER_RUN["size"], PAPER_RUN["batch"])
+    ]
+    if not rows:
+        return []
+    steps = PAPER_RUN["epochs"] * PAPER_RUN["items_per_epoch"] // PAPER_RUN["batch"]
+    hours = ", ".join(f"{r['mode']} {paper_run_hours(r['median_s']):.1f} h" for r in rows)
+    return [
+        "",
+        f"The paper's run ({PAPER_RUN['epochs']} VIDIT epochs of "
+        f"{PAPER_RUN['items_per_epoch']:,} inputs: {steps:,} steps of batch "
+        f"{PAPER_RUN['batch']} at {PAPER_RUN['size']}²), training steps alone: {hours}.",
+    ]
+
+
 def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
     """The human-readable tables of a suite run."""
     meta, records = result["meta"], [dict(r) for r in result["records"]]
@@ -503,6 +535,8 @@ def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
                 header,
                 [_failed(r, cells) if "error" in r else row(r) for r in rows],
             )
+            if bench == "train":
+                lines += _paper_run_hours(rows)
     data = [r for r in records if r["bench"] == "data"]
     if data:
         need = gpu_tflops * 1e12 / (meta["train_gflop_per_item_1024"] * 1e9)
