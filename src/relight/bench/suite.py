@@ -20,6 +20,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,19 @@ class Records:
         if all(row is not None and row.get("spec") == spec for row in rows):
             return [dict(row) for row in rows]
         return None
+
+    def block(
+        self,
+        keys: list[dict[str, Any]],
+        spec: dict[str, Any],
+        measure: Callable[[], list[dict[str, Any]]],
+    ) -> None:
+        """Emit the rows of a block one measurement makes (the accuracy and data blocks):
+        the saved ones when :meth:`take_all` has them all, else ``measure()``'s, each with
+        ``spec``."""
+        rows = self.take_all(keys, spec)
+        for row in rows if rows is not None else measure():
+            self.emit({**row, "spec": spec})
 
     def row(self, spec: dict[str, Any], **extra: Any) -> dict | None:
         """The saved row of ``spec``, or one measurement. A failed one is recorded
@@ -307,24 +321,23 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             **spec,
             "checkpoint_file": checkpoint and [checkpoint.st_size, checkpoint.st_mtime_ns],
         }
-        rows = records.take_all([{"bench": "accuracy", "mode": m} for m in args.modes], asked)
-        if rows is not None:
-            for row in rows:
-                records.emit(row)
-        else:
+
+        def measure_accuracy() -> list[dict[str, Any]]:
             result = run_isolated(spec, timeout=1800)
-            for mode, values in result["modes"].items():
-                records.emit(
-                    {
-                        "bench": "accuracy",
-                        "mode": mode,
-                        "pairs": result["pairs"],
-                        "weights": result["weights"],
-                        "device": args.device,
-                        **{k: round(v, 6) for k, v in values.items()},
-                        "spec": asked,
-                    }
-                )
+            return [
+                {
+                    "bench": "accuracy",
+                    "mode": mode,
+                    "pairs": result["pairs"],
+                    "weights": result["weights"],
+                    "device": args.device,
+                    **{k: round(v, 6) for k, v in values.items()},
+                }
+                for mode, values in result["modes"].items()
+            ]
+
+        keys = [{"bench": "accuracy", "mode": m} for m in args.modes]
+        records.block(keys, asked, measure_accuracy)
 
     if args.data_sizes:
         from relight.bench.data import data
@@ -345,13 +358,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             for c in (False, True)
             for w in args.data_workers
         ]
-        rows = records.take_all(keys, spec)
-        if rows is not None:
-            for row in rows:
-                records.emit(row)
-        else:
-            for record in data(data_args):
-                records.emit({**record, "spec": spec})
+        records.block(keys, spec, lambda: data(data_args))
 
     records.save(complete=True)
     return records.result(complete=True)
@@ -431,16 +438,10 @@ def _failed(record: dict[str, Any], cells: int) -> str:
     return f"{size}{record['mode']} | failed: {error}" + " | " * (cells - 1)
 
 
-def paper_run_hours(step_s: float) -> float:
-    """Hours of training steps alone (no data loading or validation) for
-    :data:`PAPER_RUN` at ``step_s`` seconds a step."""
-    steps = PAPER_RUN["epochs"] * PAPER_RUN["items_per_epoch"] / PAPER_RUN["batch"]
-    return steps * step_s / 3600
-
-
 def _paper_run_hours(records: list[dict[str, Any]]) -> list[str]:
-    """The line under the training table: the paper's run in hours per measured mode, when
-    the suite timed the paper's size and batch."""
+    """The line under the training table: the paper's run in hours of training steps alone
+    (no data loading or validation) per measured mode, when the suite timed the paper's
+    size and batch."""
     rows = [
         r
         for r in records
@@ -451,7 +452,7 @@ def _paper_run_hours(records: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     steps = PAPER_RUN["epochs"] * PAPER_RUN["items_per_epoch"] // PAPER_RUN["batch"]
-    hours = ", ".join(f"{r['mode']} {paper_run_hours(r['median_s']):.1f} h" for r in rows)
+    hours = ", ".join(f"{r['mode']} {steps * r['median_s'] / 3600:.1f} h" for r in rows)
     return [
         "",
         f"The paper's run ({PAPER_RUN['epochs']} VIDIT epochs of "

@@ -146,12 +146,9 @@ def main(argv: list[str] | None = None) -> None:
 
         pick_device(args.device)  # a clear error when CUDA is asked for and absent
         record = profile_train_step(vars(args))
-        table = format_profile(record)
-        print(table)
         if args.output:
             write_text_atomic(args.output, json.dumps(record, indent=2))
-        if args.table:
-            write_text_atomic(args.table, table + "\n")
+        show(format_profile(record), args.table)
         return
     if args.bench == "table":
         try:
@@ -159,9 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             tables = format_tables(result, args.gpu_tflops)
         except (OSError, ValueError, KeyError, TypeError) as error:
             parser.error(f"{args.file}: not a relight-bench suite file ({error!r})")
-        print(tables)
-        if args.table:
-            write_text_atomic(args.table, tables + "\n")
+        show(tables, args.table)
         return
     if args.bench in ("check", "data"):
         from relight.bench.check import check
@@ -193,10 +188,15 @@ def main(argv: list[str] | None = None) -> None:
         result = run_suite(args)  # writes --output
     except ResumeMismatchError as mismatch:
         parser.error(str(mismatch))
-    tables = format_tables(result, args.gpu_tflops)
-    print("\n" + tables)
-    if args.table:
-        write_text_atomic(args.table, tables + "\n")
+    print()
+    show(format_tables(result, args.gpu_tflops), args.table)
+
+
+def show(tables: str, path: Path | None) -> None:
+    """Print markdown tables, and write them to ``path`` when one is given (``--table``)."""
+    print(tables)
+    if path:
+        write_text_atomic(path, tables + "\n")
 
 
 if __name__ == "__main__":
