@@ -45,6 +45,9 @@ TRAIN_KEYS = FORWARD_KEYS | {
     "backward_s",
     "optimizer_s",
     "loss_share",
+    "losses",
+    "loss_change_first",
+    "loss_change_later",
 }
 
 
@@ -104,6 +107,14 @@ def test_suite_on_cpu_writes_the_schema(tmp_path, capsys):
         assert TRAIN_KEYS <= set(r)
         parts = r["forward_s"] + r["loss_s"] + r["backward_s"] + r["optimizer_s"]
         assert parts == pytest.approx(r["median_s"], rel=0.05)
+    # what each training mode changes: the same batch and initial weights in every row, so
+    # checkpointing (the same arithmetic, recomputed) changes nothing and bf16 a little
+    changes = {r["mode"]: (r["loss_change_first"], r["loss_change_later"]) for r in train}
+    assert changes["32-true"] == (0, 0)
+    assert changes["32-true-ckpt"] == pytest.approx((0, 0), abs=1e-6)
+    for mode in ("bf16-mixed", "bf16-mixed-cl"):
+        assert all(0 < abs(change) < 1e-2 for change in changes[mode]), changes
+    assert train[0]["losses"][3] < train[0]["losses"][0]  # it trains
     accuracy = {r["mode"]: r for r in records if r["bench"] == "accuracy"}
     assert accuracy["eager-fp32"]["max_abs"] == 0 and 0 < accuracy["bf16-cl"]["max_abs"] < 0.1
     assert result["meta"]["gemm_gflops"]["float32"] > 0
@@ -112,6 +123,7 @@ def test_suite_on_cpu_writes_the_schema(tmp_path, capsys):
     assert all(r["warmup"] >= 1 and r["spread"] >= 0 for r in forward + train)
     table = (tmp_path / "bench.md").read_text()
     assert "## Inference" in table and "## Training step" in table and "ΔPSNR" in table
+    assert "## What each training mode changes" in table
     assert "| min s | spread |" in table and "NOISY above 25%" in table
 
 
@@ -434,6 +446,43 @@ def test_the_table_gives_the_paper_run_in_hours(monkeypatch):
     assert line in paper and paper.index(line) > paper.index("| 1024² | bf16-mixed |")
     other = suite.format_tables(suite.run_suite(suite_args(**modes, train_batch=2)), 100.0)
     assert "The paper's run" not in other
+
+
+def test_the_table_says_what_each_training_mode_changes_in_the_loss(monkeypatch):
+    """Each training row's losses against 32-true's at step 1 and step LOSS_STEP; ``—``
+    without a reference that has them (a file from before ``losses``: no section at all)."""
+    from relight.bench import suite
+    from relight.bench.train_step import LOSS_STEP
+
+    measured = fake_measurements()
+
+    def fake_run(spec, timeout=1200):
+        record = measured(spec, timeout)
+        if spec["bench"] == "train":
+            change = {"32-true": 0.0, "bf16-mixed": 0.01, "bf16-mixed-fused": 0.02}
+            record["losses"] = [2.0 + change[row_mode(spec)] * step for step in range(5)]
+        return record
+
+    monkeypatch.setattr(suite, "run_isolated", fake_run)
+    modes = ["32-true", "bf16-mixed", "bf16-mixed-fused"]
+    result = suite.run_suite(suite_args(train_modes=modes))
+    rows = {r["mode"]: r for r in result["records"] if r["bench"] == "train"}
+    assert LOSS_STEP == 4 and rows["32-true"]["loss_change_later"] == 0.0
+    assert rows["bf16-mixed"]["loss_change_first"] == 0.0
+    assert rows["bf16-mixed-fused"]["loss_change_later"] == pytest.approx(0.06 / 2.0)
+    table = suite.format_tables(result, 100.0)
+    title = "## What each training mode changes (the composite loss on one fixed batch"
+    assert title in table and table.index(title) > table.index("| 64² | bf16-mixed-fused | 0.500")
+    assert "| 64² | bf16-mixed-fused | 2.00000 | +0.0e+00 | 2.06000 | +3.0e-02 |" in table
+
+    for record in result["records"]:  # the reference from before losses were recorded
+        if record.get("mode") == "32-true":
+            record.pop("losses")
+    table = suite.format_tables(result, 100.0)
+    assert "| 64² | bf16-mixed | 2.00000 | — | 2.03000 | — |" in table
+    for record in result["records"]:
+        record.pop("losses", None)
+    assert "What each training mode changes" not in suite.format_tables(result, 100.0)
 
 
 def test_resume_refuses_a_file_of_another_machine(tmp_path, capsys):

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from relight.bench.measure import NOISY_SPREAD, STEADY_SPREAD, STEADY_WINDOW, run_isolated
-from relight.bench.train_step import TRAIN_MODES
+from relight.bench.train_step import LOSS_STEP, TRAIN_MODES
 from relight.files import write_text_atomic
 from relight.models.execution import MODES
 
@@ -128,7 +128,7 @@ class Records:
     def result(self, complete: bool) -> dict[str, Any]:
         unreached = [] if complete else list(self.saved.values())
         records = self.records + unreached
-        set_speedups(records)
+        compare(records)
         return {"meta": self.meta, "records": records, "complete": complete}
 
     def take(self, spec: dict[str, Any]) -> dict | None:
@@ -368,22 +368,35 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
 REFERENCE_MODES = {"forward": "eager-fp32", "train": "32-true"}
 
 
-def set_speedups(records: list[dict[str, Any]]) -> None:
-    """Each measured inference and training row's ``speedup``: the median of its
-    :data:`REFERENCE_MODES` row of the same size over its own (``None`` when that row
-    failed or was not asked for). Set on every save and table, so an incomplete file has
-    them for the rows it holds."""
+def compare(records: list[dict[str, Any]]) -> None:
+    """Set what each measured inference and training row is against its
+    :data:`REFERENCE_MODES` row of the same size (``None`` when that row failed or was not
+    asked for): ``speedup``, the reference's median over its own, and for training rows
+    with ``losses``, ``loss_change_first`` and ``loss_change_later``, the relative change
+    of the composite loss at step 1 and at step :data:`LOSS_STEP`. Set on every save and
+    table, so an incomplete file has them for the rows it holds."""
     base = {
-        (r["bench"], r["size"]): r["median_s"]
+        (r["bench"], r["size"]): r
         for r in records
         if r["bench"] in REFERENCE_MODES
         and r["mode"] == REFERENCE_MODES[r["bench"]]
         and "error" not in r
     }
     for row in records:
-        if row["bench"] in REFERENCE_MODES and "error" not in row:
-            reference = base.get((row["bench"], row["size"]))
-            row["speedup"] = None if reference is None else round(reference / row["median_s"], 2)
+        if row["bench"] not in REFERENCE_MODES or "error" in row:
+            continue
+        reference = base.get((row["bench"], row["size"]))
+        row["speedup"] = (
+            None if reference is None else round(reference["median_s"] / row["median_s"], 2)
+        )
+        ours, theirs = row.get("losses", []), (reference or {}).get("losses", [])
+        for key, step in (("loss_change_first", 1), ("loss_change_later", LOSS_STEP)):
+            if len(ours) < LOSS_STEP:  # a row from before losses were recorded
+                row.pop(key, None)
+            elif len(theirs) >= LOSS_STEP and theirs[step - 1]:
+                row[key] = (ours[step - 1] - theirs[step - 1]) / abs(theirs[step - 1])
+            else:
+                row[key] = None
 
 
 def _ratio(record: dict[str, Any]) -> str:
@@ -461,10 +474,34 @@ def _paper_run_hours(records: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _change(value: float | None) -> str:
+    """A relative change of the loss for the table (``—`` without its reference)."""
+    return "—" if value is None else f"{value:+.1e}"
+
+
+def _training_changes(records: list[dict[str, Any]]) -> list[str]:
+    """The section after the training table: what each training mode changes in training,
+    from the rows that recorded their ``losses`` (files before them have none)."""
+    rows = [r for r in records if "loss_change_first" in r]
+    if not rows:
+        return []
+    return _markdown_table(
+        f"What each training mode changes (the composite loss on one fixed batch from the same "
+        f"initial weights, against {REFERENCE_MODES['train']})",
+        f"size | mode | loss, step 1 | change | loss, step {LOSS_STEP} (after {LOSS_STEP - 1} "
+        "updates) | change",
+        [
+            f"{r['size']}² | {r['mode']} | {r['losses'][0]:.5f} | {_change(r['loss_change_first'])}"
+            f" | {r['losses'][LOSS_STEP - 1]:.5f} | {_change(r['loss_change_later'])}"
+            for r in rows
+        ],
+    )
+
+
 def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
     """The human-readable tables of a suite run."""
     meta, records = result["meta"], [dict(r) for r in result["records"]]
-    set_speedups(records)  # a file of an older version, killed before its speed-ups
+    compare(records)  # a file of an older version, killed before its speed-ups
     where = meta["gpu"] or f"{meta['processor']}, {meta['threads']} threads"
     lines = [
         f"# relight benchmarks — {where}, torch {meta['torch']}, {meta.get('date', '')}",
@@ -537,7 +574,7 @@ def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
                 [_failed(r, cells) if "error" in r else row(r) for r in rows],
             )
             if bench == "train":
-                lines += _paper_run_hours(rows)
+                lines += _paper_run_hours(rows) + _training_changes(rows)
     data = [r for r in records if r["bench"] == "data"]
     if data:
         need = gpu_tflops * 1e12 / (meta["train_gflop_per_item_1024"] * 1e9)

@@ -31,6 +31,12 @@ TRAIN_MODES: dict[str, dict[str, Any]] = {
     "bf16-mixed-cl-ckpt": dict(precision="bf16-mixed", channels_last=True, checkpointing=True),
 }
 PHASES = ("forward", "loss", "backward", "optimizer")
+#: What a training mode changes in training: every row records the composite loss of each
+#: of its steps (``losses``), all on one fixed batch from the same initial weights, and the
+#: table compares step 1 (before any update: the forward and loss numerics) and this step
+#: (after ``LOSS_STEP - 1`` AdamW updates: backward and the optimiser too) with ``32-true``.
+#: A row runs at least 1 + 2 warm-up + 1 timed steps.
+LOSS_STEP = 4
 
 
 @dataclass
@@ -69,17 +75,21 @@ def build_train_step(spec: dict[str, Any]) -> TrainStep:
         net.compile(mode=spec["compile"])
         loss.compile(mode=spec["compile"])
     size, batch = spec["size"], spec["batch"]
-    x = torch.rand(batch, 8, size, size, device=device).contiguous(memory_format=layout)
-    target = torch.rand(batch, 3, size, size, device=device)
+    data = torch.Generator().manual_seed(1)  # the same batch in every mode, on every device
+    x = torch.rand(batch, 8, size, size, generator=data).to(device)
+    x = x.contiguous(memory_format=layout)
+    target = torch.rand(batch, 3, size, size, generator=data).to(device)
     dtype = PRECISIONS[spec["precision"]]
     return TrainStep(device, net, loss, optimizer, x, target, dtype, spec.get("compile"))
 
 
 def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
-    """Median step time and its split at ``spec['size']``², batch ``spec['batch']``."""
+    """Median step time and its split at ``spec['size']``², batch ``spec['batch']``, and the
+    loss of every step (``losses``, see :data:`LOSS_STEP`)."""
     parts = build_train_step(spec)
     device, net, loss, optimizer = parts.device, parts.net, parts.loss, parts.optimizer
     x, target, dtype = parts.x, parts.target, parts.dtype
+    losses: list[torch.Tensor] = []
 
     def step() -> list[float]:
         parts.begin()
@@ -89,6 +99,7 @@ def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
             sync(device)
             marks.append(time.perf_counter())
             total, _ = loss(prediction.float(), target)
+            losses.append(total.detach().clone())  # a copy: safe from the next graph replay
             sync(device)
             marks.append(time.perf_counter())
         total.backward()
@@ -116,6 +127,7 @@ def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
         first_step_s=round(first, 2),
         model_mem_mb=round(before, 1),
         peak_mem_mb=round(peak_memory_mb(device), 1),
+        losses=torch.stack(losses).double().tolist(),
     )
     return record
 
