@@ -54,6 +54,19 @@ def test_paper_experiment_matches_the_paper(tmp_path):
     assert not cfg.model.net.global_colour
     assert dict(cfg.data.augment) == {"hflip": 0.0, "crop_size": None, "scene_tint": 0.0}
     assert cfg.data.shifted_pairs_dir is None
+    # the switches of make bench-gpu's fastest training mode at the paper's step
+    from relight.bench.suite import TRAIN_MODE_DEFAULTS
+    from relight.bench.train_step import TRAIN_MODES
+
+    fastest = {**TRAIN_MODE_DEFAULTS, **TRAIN_MODES["bf16-mixed-graphs"]}
+    model = cfg.model
+    assert cfg.trainer.precision == fastest["precision"] and model.compile_loss
+    assert (model.channels_last, model.optimizer.fused, model.net.activation_checkpointing) == (
+        fastest["channels_last"],
+        fastest["fused"],
+        fastest["checkpointing"],
+    )
+    assert model.compile and model.compile_mode == fastest["compile"]
 
 
 def test_main_job_recipe_and_its_paper_model_twin(tmp_path):
