@@ -57,3 +57,15 @@ def tiny_minividit(tmp_path_factory):
     out = tmp_path_factory.mktemp("minividit")
     settings = RenderSettings(**TINY_RENDER)
     return out, settings, render_minividit(out, settings, progress=False)
+
+
+@pytest.fixture
+def no_cxx_compiler():
+    """A machine without a working C++ compiler, as torch.compile's CPU backend sees it
+    (and nothing taken from its caches)."""
+    import torch._inductor.config as inductor
+
+    torch._dynamo.reset()
+    with inductor.patch({"cpp.cxx": ("no-such-c++-compiler",), "force_disable_caches": True}):
+        yield
+    torch._dynamo.reset()

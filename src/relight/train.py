@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from relight.config import check_float32_precision, check_targets
 from relight.devices import pick_device
 from relight.evaluation import evaluate
 from relight.files import ensure_writable_dir, link
+from relight.models.execution import explain_compile_failure
 from relight.wandb_runs import ablation_switches, log_evaluation, switch_tags
 from relight.wandb_sync import unreachable_wandb_server
 
@@ -166,6 +168,20 @@ def set_float32_precision(precision: str | None, trainer: Any) -> str | None:
     return precision
 
 
+def compile_failure_explained(model_cfg: DictConfig) -> AbstractContextManager[None]:
+    """Inside, a ``torch.compile`` failure of the network or the loss (``model.compile``,
+    ``model.compile_loss``) is a :class:`~relight.models.execution.CompileFailedError` that
+    names the switches which train without it."""
+    switches = [f"model.{key}=true" for key in ("compile", "compile_loss") if model_cfg.get(key)]
+    if not switches:
+        return nullcontext()
+    return explain_compile_failure(
+        ", ".join([*switches, f"model.compile_mode={model_cfg.get('compile_mode')}"]),
+        "model.compile=false model.compile_loss=false (the same model and loss, eager kernels; "
+        "the run resumes from its last checkpoint with the same command and these)",
+    )
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then evaluate the best checkpoint (and test it on a separate test set); returns
     the final metrics (``train/``, ``val/``, ``eval/``, ``eval_shifted/`` with a shifted
@@ -190,19 +206,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(resolved_config(cfg))
     _record_wandb_id(loggers, output_dir)
 
-    if cfg.train:
-        if ckpt_path is not None and cfg.ckpt_path in (None, "last"):  # found, not named
-            _mark_resumed(ckpt_path, output_dir)
-        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    best = _best_checkpoint(trainer)
-    _publish(best, output_dir, cfg, finished=cfg.train and not trainer.interrupted)
-    # without a fit (train=false) the given checkpoint is the one tested and evaluated
-    tested = best or (Path(ckpt_path) if ckpt_path else None)
-    separate_test = getattr(datamodule, "has_separate_test_set", True)
-    if cfg.test and (separate_test or not cfg.evaluate):
-        trainer.test(model=model, datamodule=datamodule, ckpt_path=tested and str(tested))
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    with compile_failure_explained(cfg.model):
+        if cfg.train:
+            if ckpt_path is not None and cfg.ckpt_path in (None, "last"):  # found, not named
+                _mark_resumed(ckpt_path, output_dir)
+            trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        best = _best_checkpoint(trainer)
+        _publish(best, output_dir, cfg, finished=cfg.train and not trainer.interrupted)
+        # without a fit (train=false) the given checkpoint is the one tested and evaluated
+        tested = best or (Path(ckpt_path) if ckpt_path else None)
+        separate_test = getattr(datamodule, "has_separate_test_set", True)
+        if cfg.test and (separate_test or not cfg.evaluate):
+            trainer.test(model=model, datamodule=datamodule, ckpt_path=tested and str(tested))
+            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.evaluate and tested is not None:
         # one pass over each evaluation set: the tables, the images, the cases grids
         evaluations = evaluate_best(tested, datamodule, model, output_dir, cfg)

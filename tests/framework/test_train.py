@@ -329,3 +329,22 @@ def test_learning_rate_follows_the_schedule(train_cfg):
     assert lr == pytest.approx({0: 1e-3, 2: 1e-3, 4: 1e-4})
     checkpoint = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+
+
+@pytest.mark.slow
+def test_a_compile_failure_names_the_switches_that_train_without_it(train_cfg, no_cxx_compiler):
+    """experiment=s3net_paper compiles by default: on a machine where torch.compile cannot
+    (here: no C++ compiler), the error says which switches train eagerly."""
+    from relight.cli.errors import expected
+    from relight.models.execution import CompileFailedError
+
+    cfg = train_cfg("model.compile=true", "model.compile_loss=true", "evaluate=false")
+    with pytest.raises(CompileFailedError) as info:
+        train(cfg)
+    message = str(info.value)
+    assert message.startswith(
+        "torch.compile failed (model.compile=true, model.compile_loss=true, "
+        "model.compile_mode=default): "
+    )
+    assert "No working C++ compiler" in message and expected(info.value)
+    assert "Run without it: model.compile=false model.compile_loss=false" in message

@@ -91,3 +91,18 @@ def test_activation_checkpointing_is_off_at_inference():
     with torch.no_grad():
         net(torch.rand(1, 8, 64, 64))
     assert len(calls) == 1
+
+
+def test_a_compile_failure_names_the_eager_mode_with_the_same_arithmetic(no_cxx_compiler):
+    from relight.cli.errors import expected
+    from relight.models.execution import CompileFailedError
+
+    run = prepare(torch.nn.Conv2d(8, 3, 1), "bf16-cl-compile")
+    with pytest.raises(CompileFailedError) as info:
+        run(torch.rand(1, 8, 8, 8))
+    message = str(info.value)
+    assert message.startswith("torch.compile failed (execution mode bf16-cl-compile): ")
+    assert "No working C++ compiler" in message  # the cause, in one line
+    assert "Run without it: mode bf16-cl (the same arithmetic, eager)" in message
+    assert expected(info.value)  # a console script ends in that one line
+    assert prepare(torch.nn.Conv2d(8, 3, 1), "bf16-cl")(torch.rand(1, 8, 8, 8)).shape[1] == 3

@@ -18,17 +18,20 @@ from typing import Any, NoReturn, TypeVar
 import torch
 
 from relight.devices import DeviceUnavailableError
+from relight.models.execution import CompileFailedError
 from relight.models.weights import WeightsUnavailableError
 
 #: What a user can cause and fix: missing, unreadable or wrong files and data (OSError:
 #: FileNotFoundError, PermissionError, OutputNotWritableError, OutOfSpaceError; ValueError:
 #: DataFormatError, CheckpointError, ConfigError and relight's checks of arguments),
-#: unavailable weights or devices, a run that diverged, a GPU out of memory.
+#: unavailable weights or devices, a run that diverged, a GPU out of memory, a machine
+#: where torch.compile cannot compile (the message names the switch that turns it off).
 EXPECTED: tuple[type[BaseException], ...] = (
     OSError,
     ValueError,
     WeightsUnavailableError,
     DeviceUnavailableError,
+    CompileFailedError,
     FloatingPointError,
     torch.cuda.OutOfMemoryError,
 )

@@ -21,8 +21,10 @@ own: a graph's next replay does not overwrite them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -91,11 +93,19 @@ def prepare(
     module: Callable[[torch.Tensor], torch.Tensor] = (
         torch.compile(net, mode=mode.compile) if mode.compile else net
     )
+    # what a compile failure suggests: the same mode without compile (bf16-cl-compile: bf16-cl)
+    eager = next(
+        (f"mode {m.name}" for m in MODES.values() if m == replace(mode, name=m.name, compile=None)),
+        "a mode without compile",
+    )
 
     def run(x: torch.Tensor) -> torch.Tensor:
         x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
         begin_compiled_step(mode.compile)
         with (
+            explain_compile_failure(
+                f"execution mode {mode.name}", f"{eager} (the same arithmetic, eager)"
+            ),
             torch.inference_mode(),
             torch.autocast(
                 device.type,
@@ -119,6 +129,29 @@ def check_compile_mode(mode: str) -> None:
     """A ``ValueError`` unless ``mode`` is one of :data:`COMPILE_MODES`."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"model.compile_mode={mode!r}: choose one of {list(COMPILE_MODES)}")
+
+
+class CompileFailedError(RuntimeError):
+    """``torch.compile`` failed on this machine (no working C++ compiler or Triton, an
+    operation it cannot compile); the message names the settings that run without it."""
+
+
+@contextmanager
+def explain_compile_failure(compiled: str, instead: str) -> Iterator[None]:
+    """Re-raise a ``torch.compile`` failure inside the block as :class:`CompileFailedError`
+    naming what was compiled (``compiled``: the switches that turned it on) and what runs
+    without it (``instead``); other errors pass unchanged."""
+    try:
+        yield
+    except Exception as error:
+        dynamo = sys.modules.get("torch._dynamo.exc")  # imported by any torch.compile
+        if dynamo is None or not isinstance(error, dynamo.TorchDynamoException):
+            raise
+        headline = next((line for line in str(error).splitlines() if line.strip()), "")
+        raise CompileFailedError(
+            f"torch.compile failed ({compiled}): {type(error).__name__}: {headline.strip()[:400]}"
+            f". Run without it: {instead}. --debug or RELIGHT_DEBUG=1 shows the traceback"
+        ) from error
 
 
 def begin_compiled_step(compile_mode: str | None) -> None:
