@@ -9,6 +9,10 @@
 #               part again: it measures only the missing rows (on a machine still warm the
 #               file is still there: ignored files stay between calls). Its tables come
 #               from `relight-bench table`, so a stopped suite has them too
+#   PART=changes  what each training switch changes in training on the GPU (the suite's
+#               `losses`, which the H200 file of 2026-11-28 predates): 32-true, bf16-mixed,
+#               bf16-mixed-fused and bf16-mixed-graphs at the paper's step, into
+#               benchmarks/gpu-changes-<GPU name>.json (resumable like `bench`)
 #   PART=once   everything on CUDA once: trainer=gpu with model.compile=true killed with -9
 #               and resumed by the same command, relight-eval in three execution modes,
 #               relight-predict --device cuda with tiles, ONNX export of the CUDA-trained
@@ -23,7 +27,7 @@
 #   DRY=1 PART=once OUT=/tmp/gpu-dry bash experiments/2026-11-27_gpu_speed/gpu_next.sh
 set -u
 : "${OUT:?set OUT to the folder for the logs}"
-PART=${PART:?set PART to train, bench or once}
+PART=${PART:?set PART to train, bench, changes or once}
 DATA=${DATA:-$PWD/data/minividit_gpu40}
 WORK=${WORK:-/tmp/relight-gpu}
 TRAIN_TIME=${TRAIN_TIME:-00:00:05:00}
@@ -94,6 +98,24 @@ bench)
     python3 -m relight.cli.bench table "$json" --table "$OUT/bench-gpu.md" > /dev/null
     head -60 "$OUT/bench-gpu.md"
     ;;
+changes)
+    json=$WORK/changes-dry.json
+    if [ "${DRY:-0}" != 1 ]; then
+        json=benchmarks/gpu-changes-$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr -c 'A-Za-z0-9\n' '-').json
+    fi
+    mkdir -p "$(dirname "$json")"
+    changes=(python3 -m relight.cli.bench suite --resume --output "$json" --sizes --no-accuracy
+        --checkpointing-size 0 --train-modes 32-true bf16-mixed bf16-mixed-fused bf16-mixed-graphs)
+    if [ "${DRY:-0}" = 1 ]; then
+        changes+=(--encoder resnet18 --train-sizes 64 --train-batch 1 --train-repeats 1 --gemm-n 128 --data-sizes)
+    else
+        changes+=(--profile gpu)
+    fi
+    step bench-changes 560 "${changes[@]}"
+    cp "$json" "$OUT/" 2>/dev/null
+    python3 -m relight.cli.bench table "$json" --table "$OUT/bench-changes.md" > /dev/null
+    grep -A8 "What each training mode changes" "$OUT/bench-changes.md"
+    ;;
 once)
     # 1. trainer=gpu with model.compile=true (the experiment's default), killed with -9 after
     #    its first step checkpoint; the same command then resumes from it
@@ -154,7 +176,7 @@ PY
     tail -2 "$OUT/notebook.log"
     ;;
 *)
-    echo "PART must be train, bench or once" >&2
+    echo "PART must be train, bench, changes or once" >&2
     exit 2
     ;;
 esac
