@@ -168,7 +168,7 @@ def set_float32_precision(precision: str | None, trainer: Any) -> str | None:
     return precision
 
 
-def compile_failure_explained(model_cfg: DictConfig) -> AbstractContextManager[None]:
+def explain_training_compile_failure(model_cfg: DictConfig) -> AbstractContextManager[None]:
     """Inside, a ``torch.compile`` failure of the network or the loss (``model.compile``,
     ``model.compile_loss``) is a :class:`~relight.models.execution.CompileFailedError` that
     names the switches which train without it."""
@@ -178,7 +178,7 @@ def compile_failure_explained(model_cfg: DictConfig) -> AbstractContextManager[N
     return explain_compile_failure(
         ", ".join([*switches, f"model.compile_mode={model_cfg.get('compile_mode')}"]),
         "model.compile=false model.compile_loss=false (the same model and loss, eager kernels; "
-        "the run resumes from its last checkpoint with the same command and these)",
+        "add ckpt_path=last to continue from this run's newest checkpoint, if it wrote one)",
     )
 
 
@@ -206,20 +206,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(resolved_config(cfg))
     _record_wandb_id(loggers, output_dir)
 
-    with compile_failure_explained(cfg.model):
-        if cfg.train:
-            if ckpt_path is not None and cfg.ckpt_path in (None, "last"):  # found, not named
-                _mark_resumed(ckpt_path, output_dir)
+    if cfg.train:
+        if ckpt_path is not None and cfg.ckpt_path in (None, "last"):  # found, not named
+            _mark_resumed(ckpt_path, output_dir)
+        with explain_training_compile_failure(cfg.model):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        best = _best_checkpoint(trainer)
-        _publish(best, output_dir, cfg, finished=cfg.train and not trainer.interrupted)
-        # without a fit (train=false) the given checkpoint is the one tested and evaluated
-        tested = best or (Path(ckpt_path) if ckpt_path else None)
-        separate_test = getattr(datamodule, "has_separate_test_set", True)
-        if cfg.test and (separate_test or not cfg.evaluate):
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    best = _best_checkpoint(trainer)
+    _publish(best, output_dir, cfg, finished=cfg.train and not trainer.interrupted)
+    # without a fit (train=false) the given checkpoint is the one tested and evaluated
+    tested = best or (Path(ckpt_path) if ckpt_path else None)
+    separate_test = getattr(datamodule, "has_separate_test_set", True)
+    if cfg.test and (separate_test or not cfg.evaluate):
+        with explain_training_compile_failure(cfg.model):
             trainer.test(model=model, datamodule=datamodule, ckpt_path=tested and str(tested))
-            metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.evaluate and tested is not None:
         # one pass over each evaluation set: the tables, the images, the cases grids
         evaluations = evaluate_best(tested, datamodule, model, output_dir, cfg)

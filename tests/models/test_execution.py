@@ -106,3 +106,16 @@ def test_a_compile_failure_names_the_eager_mode_with_the_same_arithmetic(no_cxx_
     assert "Run without it: mode bf16-cl (the same arithmetic, eager)" in message
     assert expected(info.value)  # a console script ends in that one line
     assert prepare(torch.nn.Conv2d(8, 3, 1), "bf16-cl")(torch.rand(1, 8, 8, 8)).shape[1] == 3
+
+
+def test_errors_of_the_traced_code_are_not_called_compile_failures():
+    """A device mismatch in the traced code is the code's error, not torch.compile's: it
+    passes unchanged, like any other error."""
+    import torch._dynamo.exc as dynamo
+
+    from relight.models.execution import explain_compile_failure
+
+    for error in (dynamo.TorchRuntimeError("tensors on different devices"), ValueError("bad")):
+        with pytest.raises(type(error)) as info, explain_compile_failure("mode x", "mode y"):
+            raise error
+        assert info.value is error

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 
 import torch
@@ -99,13 +99,18 @@ def prepare(
         "a mode without compile",
     )
 
+    def compile_failures() -> AbstractContextManager[None]:
+        if not mode.compile:
+            return nullcontext()
+        return explain_compile_failure(
+            f"execution mode {mode.name}", f"{eager} (the same arithmetic, eager)"
+        )
+
     def run(x: torch.Tensor) -> torch.Tensor:
         x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
         begin_compiled_step(mode.compile)
         with (
-            explain_compile_failure(
-                f"execution mode {mode.name}", f"{eager} (the same arithmetic, eager)"
-            ),
+            compile_failures(),
             torch.inference_mode(),
             torch.autocast(
                 device.type,
@@ -136,20 +141,29 @@ class CompileFailedError(RuntimeError):
     operation it cannot compile); the message names the settings that run without it."""
 
 
+#: What torch.compile raises when it cannot compile (not errors of the traced code itself):
+#: the backend failed (Inductor: no C++ compiler, Triton), dynamo failed internally, or an
+#: operation it cannot trace where it must.
+COMPILE_FAILURES = ("BackendCompilerFailed", "InternalTorchDynamoError", "Unsupported")
+
+
 @contextmanager
 def explain_compile_failure(compiled: str, instead: str) -> Iterator[None]:
-    """Re-raise a ``torch.compile`` failure inside the block as :class:`CompileFailedError`
-    naming what was compiled (``compiled``: the switches that turned it on) and what runs
-    without it (``instead``); other errors pass unchanged."""
+    """Re-raise a ``torch.compile`` failure (:data:`COMPILE_FAILURES`) inside the block as
+    :class:`CompileFailedError` naming what was compiled (``compiled``: the switches that
+    turned it on), its cause, and what runs without it (``instead``); other errors pass
+    unchanged."""
     try:
         yield
     except Exception as error:
         dynamo = sys.modules.get("torch._dynamo.exc")  # imported by any torch.compile
-        if dynamo is None or not isinstance(error, dynamo.TorchDynamoException):
+        failures = tuple(getattr(dynamo, name) for name in COMPILE_FAILURES if dynamo)
+        if not failures or not isinstance(error, failures):
             raise
-        headline = next((line for line in str(error).splitlines() if line.strip()), "")
+        cause = getattr(error, "inner_exception", None) or error  # the backend's own error
+        headline = next((line for line in str(cause).splitlines() if line.strip()), "")
         raise CompileFailedError(
-            f"torch.compile failed ({compiled}): {type(error).__name__}: {headline.strip()[:400]}"
+            f"torch.compile failed ({compiled}): {type(cause).__name__}: {headline.strip()[:400]}"
             f". Run without it: {instead}. --debug or RELIGHT_DEBUG=1 shows the traceback"
         ) from error
 
