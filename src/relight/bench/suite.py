@@ -128,7 +128,7 @@ class Records:
     def result(self, complete: bool) -> dict[str, Any]:
         unreached = [] if complete else list(self.saved.values())
         records = self.records + unreached
-        compare(records)
+        set_comparisons(records)
         return {"meta": self.meta, "records": records, "complete": complete}
 
     def take(self, spec: dict[str, Any]) -> dict | None:
@@ -368,7 +368,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
 REFERENCE_MODES = {"forward": "eager-fp32", "train": "32-true"}
 
 
-def compare(records: list[dict[str, Any]]) -> None:
+def set_comparisons(records: list[dict[str, Any]]) -> None:
     """Set what each measured inference and training row is against its
     :data:`REFERENCE_MODES` row of the same size (``None`` when that row failed or was not
     asked for): ``speedup``, the reference's median over its own, and for training rows
@@ -501,7 +501,7 @@ def _training_changes(records: list[dict[str, Any]]) -> list[str]:
 def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
     """The human-readable tables of a suite run."""
     meta, records = result["meta"], [dict(r) for r in result["records"]]
-    compare(records)  # a file of an older version, killed before its speed-ups
+    set_comparisons(records)  # a file of an older version, killed before its speed-ups
     where = meta["gpu"] or f"{meta['processor']}, {meta['threads']} threads"
     lines = [
         f"# relight benchmarks — {where}, torch {meta['torch']}, {meta.get('date', '')}",
