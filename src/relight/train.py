@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -173,10 +173,9 @@ def explain_training_compile_failure(model_cfg: DictConfig) -> AbstractContextMa
     ``model.compile_loss``) is a :class:`~relight.models.execution.CompileFailedError` that
     names the switches which train without it."""
     switches = [f"model.{key}=true" for key in ("compile", "compile_loss") if model_cfg.get(key)]
-    if not switches:
-        return nullcontext()
+    mode = f"model.compile_mode={model_cfg.get('compile_mode')}"
     return explain_compile_failure(
-        ", ".join([*switches, f"model.compile_mode={model_cfg.get('compile_mode')}"]),
+        ", ".join([*switches, mode]) if switches else None,
         "model.compile=false model.compile_loss=false (the same model and loss, eager kernels; "
         "add ckpt_path=last to continue from this run's newest checkpoint, if it wrote one)",
     )

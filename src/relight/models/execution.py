@@ -99,18 +99,13 @@ def prepare(
         "a mode without compile",
     )
 
-    def compile_failures() -> AbstractContextManager[None]:
-        if not mode.compile:
-            return nullcontext()
-        return explain_compile_failure(
-            f"execution mode {mode.name}", f"{eager} (the same arithmetic, eager)"
-        )
+    compiled = f"execution mode {mode.name}" if mode.compile else None
 
     def run(x: torch.Tensor) -> torch.Tensor:
         x = x.to(device, non_blocking=True).contiguous(memory_format=layout)
         begin_compiled_step(mode.compile)
         with (
-            compile_failures(),
+            explain_compile_failure(compiled, f"{eager} (the same arithmetic, eager)"),
             torch.inference_mode(),
             torch.autocast(
                 device.type,
@@ -147,12 +142,16 @@ class CompileFailedError(RuntimeError):
 COMPILE_FAILURES = ("BackendCompilerFailed", "InternalTorchDynamoError", "Unsupported")
 
 
-@contextmanager
-def explain_compile_failure(compiled: str, instead: str) -> Iterator[None]:
+def explain_compile_failure(compiled: str | None, instead: str) -> AbstractContextManager[None]:
     """Re-raise a ``torch.compile`` failure (:data:`COMPILE_FAILURES`) inside the block as
     :class:`CompileFailedError` naming what was compiled (``compiled``: the switches that
     turned it on), its cause, and what runs without it (``instead``); other errors pass
-    unchanged."""
+    unchanged. ``compiled=None`` (nothing was compiled): a context that does nothing."""
+    return nullcontext() if compiled is None else _explained(compiled, instead)
+
+
+@contextmanager
+def _explained(compiled: str, instead: str) -> Iterator[None]:
     try:
         yield
     except Exception as error:
