@@ -161,11 +161,22 @@ def test_check_bench_measures_files_per_second_per_worker(tmp_path, capsys):
     )
 
 
-@pytest.mark.parametrize("mode", ["bf16-mixed-fused", "bf16-mixed-compile", "bf16-mixed-graphs"])
-def test_train_modes_turn_the_switches_relight_train_turns(mode):
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "bf16-mixed-fused",
+        "bf16-mixed-compile",
+        "bf16-mixed-graphs",
+        "bf16-mixed-fused-tuned",
+        "bf16-mixed-graphs-tuned",
+    ],
+)
+def test_train_modes_turn_the_switches_relight_train_turns(monkeypatch, mode):
     from relight.bench.suite import TRAIN_MODE_DEFAULTS
     from relight.bench.train_step import TRAIN_MODES, build_train_step
 
+    tuned = mode.endswith("-tuned")
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", not tuned)  # restored afterwards
     spec = {"device": "cpu", "encoder": "resnet18", "size": 32, "batch": 1}
     parts = build_train_step({**spec, **TRAIN_MODE_DEFAULTS, **TRAIN_MODES[mode]})
     assert parts.optimizer.defaults["fused"] is True
@@ -173,6 +184,7 @@ def test_train_modes_turn_the_switches_relight_train_turns(mode):
     compiled = TRAIN_MODES[mode].get("compile")
     assert (parts.net._compiled_call_impl is not None) == bool(compiled)
     assert (parts.loss._compiled_call_impl is not None) == bool(compiled)
+    assert torch.backends.cudnn.benchmark is tuned  # trainer.benchmark's switch
 
 
 @pytest.mark.parametrize("flag", ["--modes", "--train-modes"])
@@ -187,8 +199,9 @@ def row_mode(spec) -> str | None:
     """The mode a row's spec measures (training specs carry the mode's switches)."""
     if spec["bench"] != "train":
         return spec.get("mode")
-    switches = {name: {**TRAIN_MODE_DEFAULTS, **s} for name, s in TRAIN_MODES.items()}
-    return next(m for m, s in switches.items() if all(spec[k] == v for k, v in s.items()))
+    every = {**TRAIN_MODE_DEFAULTS, "cudnn_benchmark": None}  # only -tuned modes name it
+    switches = {name: {**every, **s} for name, s in TRAIN_MODES.items()}
+    return next(m for m, s in switches.items() if all(spec.get(k) == v for k, v in s.items()))
 
 
 def fake_measurements(median_s: float = 0.5, failing=("compile",), calls=None, stop_at=None):

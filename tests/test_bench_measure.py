@@ -3,6 +3,8 @@ median and minimum, rows on a noisy machine flagged."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -98,3 +100,16 @@ def test_kernel_timeline_counts_busy_time_and_gaps():
         "device_busy_share": (20 + 10 + 30) / 200,
         "longest_gaps_us": [40.0, 30.0],
     }
+
+
+def test_profile_command_turns_cudnn_autotuner_on_when_asked(monkeypatch, tmp_path, capsys):
+    """relight-bench profile --cudnn-benchmark profiles what trainer.benchmark=true trains."""
+    from relight.cli.bench import main
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored afterwards
+    out = tmp_path / "profile.json"
+    args = ["profile", "--size", "64", "--batch", "1", "--encoder", "resnet18", "--steps", "1"]
+    main([*args, "--top", "3", "--cudnn-benchmark", "--output", str(out)])
+    record = json.loads(out.read_text())
+    assert record["cudnn_benchmark"] is True and torch.backends.cudnn.benchmark
+    assert "32-true cuDNN autotuner on cpu" in capsys.readouterr().out

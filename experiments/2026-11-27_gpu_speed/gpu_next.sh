@@ -11,8 +11,9 @@
 #               from `relight-bench table`, so a stopped suite has them too
 #   PART=changes  what each training switch changes in training on the GPU (the suite's
 #               `losses`, which the H200 file of 2026-11-28 predates): 32-true, bf16-mixed,
-#               bf16-mixed-fused and bf16-mixed-graphs at the paper's step, into
-#               benchmarks/gpu-changes-<GPU name>.json (resumable like `bench`)
+#               bf16-mixed-fused, bf16-mixed-fused-tuned (cuDNN's autotuner, eager: what
+#               trainer.benchmark=true gains, cheaply) and bf16-mixed-graphs at the paper's
+#               step, into benchmarks/gpu-changes-<GPU name>.json (resumable like `bench`)
 #   PART=once   everything on CUDA once: trainer=gpu with model.compile=true killed with -9
 #               and resumed by the same command, relight-eval in three execution modes,
 #               relight-predict --device cuda with tiles, ONNX export of the CUDA-trained
@@ -105,7 +106,8 @@ changes)
     fi
     mkdir -p "$(dirname "$json")"
     changes=(python3 -m relight.cli.bench suite --resume --output "$json" --sizes --no-accuracy
-        --checkpointing-size 0 --train-modes 32-true bf16-mixed bf16-mixed-fused bf16-mixed-graphs)
+        --checkpointing-size 0 --train-modes 32-true bf16-mixed bf16-mixed-fused bf16-mixed-fused-tuned
+        bf16-mixed-graphs)
     if [ "${DRY:-0}" = 1 ]; then
         changes+=(--encoder resnet18 --train-sizes 64 --train-batch 1 --train-repeats 1 --gemm-n 128 --data-sizes)
     else

@@ -310,6 +310,17 @@ def _out_of_range(cfg: DictConfig) -> list[str]:
         problems += _refused(check_compile_mode, compile_mode)
     if "float32_matmul_precision" in cfg:
         problems += _refused(check_float32_precision, cfg.float32_matmul_precision)
+    trainer = cfg.get("trainer")
+    if (
+        isinstance(trainer, DictConfig)
+        and trainer.get("benchmark")
+        and trainer.get("deterministic")
+    ):
+        problems.append(
+            "trainer.benchmark=true with trainer.deterministic="
+            f"{trainer.deterministic}: cuDNN's autotuner picks convolution algorithms by "
+            "timing them, and PyTorch then ignores deterministic; set one of them false"
+        )
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if isinstance(lr, float | int) and lr <= 0:
         problems.append(f"model.optimizer.lr must be > 0, got {lr}")

@@ -67,6 +67,7 @@ def test_paper_experiment_matches_the_paper(tmp_path):
         fastest["checkpointing"],
     )
     assert model.compile and model.compile_mode == fastest["compile"]
+    assert bool(cfg.trainer.benchmark) == bool(fastest.get("cudnn_benchmark"))
 
 
 def test_main_job_recipe_and_its_paper_model_twin(tmp_path):

@@ -64,6 +64,20 @@ def test_speed_switch_typos_are_config_errors(tmp_path, override, message):
         validate_config(cfg)
 
 
+def test_cudnn_autotuner_is_a_trainer_switch_that_excludes_deterministic(tmp_path, monkeypatch):
+    from hydra.utils import instantiate
+
+    both = compose_cfg("train", ["trainer.benchmark=true", "trainer.deterministic=true"], tmp_path)
+    with pytest.raises(ConfigError, match="trainer.benchmark=true with trainer.deterministic=True"):
+        validate_config(both)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)  # restored afterwards
+    for value in (True, False):
+        cfg = compose_cfg("train", [f"trainer.benchmark={value}"], tmp_path)
+        validate_config(cfg)
+        instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+        assert torch.backends.cudnn.benchmark is value  # Lightning applies trainer.benchmark
+
+
 def test_gpu_main_job_turns_every_measured_switch_on(tmp_path):
     cfg = compose_cfg("train", ["experiment=minividit_gpu"], tmp_path)
     validate_config(cfg)

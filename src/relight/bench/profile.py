@@ -60,6 +60,7 @@ def profile_train_step(spec: dict[str, Any]) -> dict[str, Any]:
         "channels_last": bool(spec.get("channels_last")),
         "fused": bool(spec.get("fused")),
         "compile": spec.get("compile"),
+        "cudnn_benchmark": bool(spec.get("cudnn_benchmark")),
         "steps": steps,
         "warmup": warmup,
         "step_s": round(wall, 4),
@@ -115,7 +116,8 @@ def format_profile(record: dict[str, Any]) -> str:
         f"## One training step, {record['size']}² batch {record['batch']}, "
         f"{record['precision']}{' channels_last' if record['channels_last'] else ''}"
         f"{' fused AdamW' if record.get('fused') else ''}"
-        f"{' compile=' + record['compile'] if record.get('compile') else ''} on "
+        f"{' compile=' + record['compile'] if record.get('compile') else ''}"
+        f"{' cuDNN autotuner' if record.get('cudnn_benchmark') else ''} on "
         f"{record['device']}: {record['step_s']:.3f} s (mean of {record['steps']} steps after "
         f"{record['warmup']} warm-up)",
         "",

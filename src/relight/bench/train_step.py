@@ -19,7 +19,8 @@ from relight.models.execution import begin_compiled_step
 PRECISIONS = {"32-true": None, "bf16-mixed": torch.bfloat16}
 #: Training modes of the bench: each names the switches ``relight-train`` turns the same
 #: way (trainer.precision, model.channels_last, model.optimizer.fused, model.compile with
-#: model.compile_mode and model.compile_loss, model.net.activation_checkpointing).
+#: model.compile_mode and model.compile_loss, model.net.activation_checkpointing, and
+#: trainer.benchmark: cuDNN's autotuner, ``cudnn_benchmark``, the ``-tuned`` modes).
 TRAIN_MODES: dict[str, dict[str, Any]] = {
     "32-true": dict(precision="32-true"),
     "bf16-mixed": dict(precision="bf16-mixed"),
@@ -27,6 +28,10 @@ TRAIN_MODES: dict[str, dict[str, Any]] = {
     "bf16-mixed-fused": dict(precision="bf16-mixed", fused=True),
     "bf16-mixed-compile": dict(precision="bf16-mixed", fused=True, compile="default"),
     "bf16-mixed-graphs": dict(precision="bf16-mixed", fused=True, compile="reduce-overhead"),
+    "bf16-mixed-fused-tuned": dict(precision="bf16-mixed", fused=True, cudnn_benchmark=True),
+    "bf16-mixed-graphs-tuned": dict(
+        precision="bf16-mixed", fused=True, compile="reduce-overhead", cudnn_benchmark=True
+    ),
     "32-true-ckpt": dict(precision="32-true", checkpointing=True),
     "bf16-mixed-cl-ckpt": dict(precision="bf16-mixed", channels_last=True, checkpointing=True),
 }
@@ -62,8 +67,11 @@ def build_train_step(spec: dict[str, Any]) -> TrainStep:
     what the ImageNet one costs) and AdamW, on random batches of ``spec['batch']`` inputs
     of ``spec['size']``², at ``spec['precision']`` (Lightning's name), channels_last,
     fused AdamW, ``torch.compile`` of the network and the loss (``spec['compile']``: a mode,
-    or absent) and activation checkpointing as ``spec`` says."""
+    or absent), activation checkpointing and cuDNN's autotuner (``spec['cudnn_benchmark']``,
+    set for the whole process: it times each convolution's algorithms at its first call
+    with a new shape) as ``spec`` says."""
     device = torch.device(spec["device"])
+    torch.backends.cudnn.benchmark = bool(spec.get("cudnn_benchmark"))
     net = build_net(spec, activation_checkpointing=spec.get("checkpointing", False))
     layout = torch.channels_last if spec.get("channels_last") else torch.contiguous_format
     net = net.to(device).train().to(memory_format=layout)

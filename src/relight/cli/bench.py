@@ -133,6 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     prof.add_argument(
         "--compile", choices=COMPILE_MODES, help="torch.compile the network and the loss"
     )
+    prof.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="cuDNN's autotuner (trainer.benchmark=true), on a CUDA GPU",
+    )
     prof.add_argument("--encoder", default="res2net101d", help="timm encoder of the model")
     prof.add_argument("--steps", type=int, default=3, help="steps profiled (after warm-up)")
     prof.add_argument("--top", type=int, default=15, help="operators listed")
