@@ -128,6 +128,20 @@ def test_checkpoint_holds_rng_and_sampler_position(train_cfg, tmp_path):
     assert isinstance(checkpoint["rng_states"]["torch"], torch.Tensor)
 
 
+def test_cuda_rng_of_more_gpus_than_are_visible_restores_those_there_are(monkeypatch):
+    """A checkpoint written where 4 GPUs were visible, resumed where 1 is: set_rng_state_all
+    would raise IndexError; the visible GPU gets its state, the rest are left."""
+    from relight.checkpoints.rng import rng_states, set_rng_states
+
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, i: restored.append((s, i)))
+    saved = [torch.full((4,), i, dtype=torch.uint8) for i in range(4)]
+    set_rng_states({**rng_states(), "cuda": saved})
+    assert [(int(s[0]), i) for s, i in restored] == [(0, 0)]
+
+
 def uses_file(name: str, file: str) -> bool:
     """Whether the item ``ImageA_L1-to-ImageB_L2`` reads ``file`` (input, guide or target)."""
     source, guide = name.split("-to-")
