@@ -227,7 +227,8 @@ class RelightModule(L.LightningModule):
         return prediction
 
     def _mark_graph_step(self) -> None:
-        begin_compiled_step(self.hparams.compile_mode if self.hparams.compile else None)
+        compiled = self.hparams.compile or self.hparams.compile_loss
+        begin_compiled_step(self.hparams.compile_mode if compiled else None)
 
     def on_train_start(self) -> None:
         # the sanity check's few batches must not count as a best score; a resumed run

@@ -149,8 +149,9 @@ def set_float32_precision(precision: str | None, trainer: Any) -> str | None:
     """Apply ``float32_matmul_precision``; returns what was set (``None``: torch's default).
 
     ``auto`` lets float32 matmuls and convolutions use TF32 tensor cores (``high``) when the
-    run trains on a GPU and ``trainer.deterministic`` is off, and leaves torch's default
-    (``highest``) otherwise: a CPU run's numbers do not change.
+    run trains on a GPU and ``trainer.deterministic`` is off; with it on, a GPU run uses
+    neither (``highest``: torch's default leaves cuDNN's convolutions in TF32); a CPU run
+    is left alone (its numbers do not change).
     """
     check_float32_precision(precision)
     if precision is None:
@@ -160,9 +161,9 @@ def set_float32_precision(precision: str | None, trainer: Any) -> str | None:
         on_gpu = accelerator in {"gpu", "cuda"} or (
             accelerator == "auto" and torch.cuda.is_available()
         )
-        if not on_gpu or trainer.get("deterministic"):
+        if not on_gpu:
             return None
-        precision = "high"
+        precision = "highest" if trainer.get("deterministic") else "high"
     torch.set_float32_matmul_precision(precision)
     torch.backends.cudnn.allow_tf32 = precision != "highest"
     return precision

@@ -31,7 +31,7 @@ def restore_float32_precision():
     [
         ({"accelerator": "gpu"}, "high"),
         ({"accelerator": "cuda", "deterministic": False}, "high"),
-        ({"accelerator": "gpu", "deterministic": True}, None),  # bitwise reproducible
+        ({"accelerator": "gpu", "deterministic": True}, "highest"),  # no TF32 convs either
         ({"accelerator": "cpu"}, None),  # a CPU run's numbers never change
     ],
 )
@@ -39,8 +39,11 @@ def test_auto_float32_precision_is_tf32_on_a_gpu_unless_deterministic(
     trainer, expected, restore_float32_precision
 ):
     torch.set_float32_matmul_precision("highest")
+    torch.backends.cudnn.allow_tf32 = True  # torch's default: cuDNN convolutions in TF32
     assert set_float32_precision("auto", OmegaConf.create(trainer)) == expected
     assert torch.get_float32_matmul_precision() == (expected or "highest")
+    # a CPU run is left alone; on a GPU, cuDNN follows the matmul policy
+    assert torch.backends.cudnn.allow_tf32 is (expected != "highest")
 
 
 def test_explicit_float32_precision_is_applied(restore_float32_precision):
@@ -76,6 +79,30 @@ def test_cudnn_autotuner_is_a_trainer_switch_that_excludes_deterministic(tmp_pat
         validate_config(cfg)
         instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
         assert torch.backends.cudnn.benchmark is value  # Lightning applies trainer.benchmark
+
+
+@pytest.mark.parametrize(
+    ("switches", "marks"),
+    [
+        (["model.compile=true"], 1),
+        (["model.compile_loss=true"], 1),  # the loss's own CUDA graphs need the mark too
+        (["model.compile=true", "model.compile_mode=default"], 0),
+        ([], 0),
+    ],
+)
+def test_training_step_starts_a_cuda_graph_iteration_when_anything_records_graphs(
+    tmp_path, monkeypatch, switches, marks
+):
+    from hydra.utils import instantiate
+
+    from .conftest import TINY
+
+    cfg = compose_cfg("train", [*TINY, "model.compile_mode=reduce-overhead", *switches], tmp_path)
+    module = instantiate(cfg.model)
+    steps = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: steps.append(1))
+    module._mark_graph_step()
+    assert len(steps) == marks
 
 
 def test_gpu_main_job_turns_every_measured_switch_on(tmp_path):

@@ -60,6 +60,22 @@ def test_graphs_mode_starts_a_step_per_call_and_owns_its_outputs(small_net, monk
     assert not torch.equal(first, second)
 
 
+def test_every_compile_mode_that_records_cuda_graphs_starts_a_step(monkeypatch):
+    """max-autotune records CUDA graphs too: without a step mark, graph memory reuse falls
+    back to heuristics."""
+    from relight.models.execution import COMPILE_MODES, CUDA_GRAPH_MODES, begin_compiled_step
+
+    graphs = [
+        m for m in COMPILE_MODES if torch._inductor.list_mode_options(m).get("triton.cudagraphs")
+    ]
+    assert list(CUDA_GRAPH_MODES) == graphs  # fails when torch changes which modes record
+    steps = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: steps.append(1))
+    for mode in (None, *COMPILE_MODES):
+        begin_compiled_step(mode)
+    assert len(steps) == len(CUDA_GRAPH_MODES)
+
+
 def test_unknown_mode_lists_the_choices():
     with pytest.raises(ValueError, match=r"unknown execution mode 'fp16'.*bf16-cl"):
         get_mode("fp16")

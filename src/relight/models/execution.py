@@ -115,7 +115,7 @@ def prepare(
         ):
             out = module(x)
             # a float32 output of a CUDA graph is its memory, until the next replay
-            replayed = mode.compile == "reduce-overhead" and out.dtype == torch.float32
+            replayed = mode.compile in CUDA_GRAPH_MODES and out.dtype == torch.float32
             return out.clone() if replayed else out.float()
 
     return run
@@ -123,6 +123,8 @@ def prepare(
 
 #: ``torch.compile`` modes (``model.compile_mode``).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+#: The modes that record CUDA graphs (Inductor's ``triton.cudagraphs``).
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 
 def check_compile_mode(mode: str) -> None:
@@ -169,7 +171,7 @@ def _explained(compiled: str, instead: str) -> Iterator[None]:
 
 def begin_compiled_step(compile_mode: str | None) -> None:
     """Before each training or evaluation step of modules compiled in ``compile_mode``
-    (``None``: not compiled): with CUDA graphs (``reduce-overhead``), start a new
+    (``None``: not compiled): with CUDA graphs (:data:`CUDA_GRAPH_MODES`), start a new
     iteration, so the graphs may reuse the previous iteration's output memory."""
-    if compile_mode == "reduce-overhead":
+    if compile_mode in CUDA_GRAPH_MODES:
         torch.compiler.cudagraph_mark_step_begin()
