@@ -36,6 +36,17 @@ def test_psnr_and_ssim_metrics_equal_skimage_per_image_means(pair, random_lpips)
     assert means["ssim"].item() == pytest.approx(sum(ssim_ref) / 3, abs=1e-4)
 
 
+def test_scores_inside_a_bf16_autocast_region_are_the_float32_scores(pair, random_lpips):
+    """Lightning validates a bf16-mixed run inside autocast: the scores that pick the best
+    checkpoint (LPIPS's convolutions included) stay those of float32."""
+    a, b = (t.float() for t in pair)
+    plain = random_lpips.score(a, b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = random_lpips.score(a, b)
+    for name in ("psnr", "ssim", "lpips", "mps"):
+        assert torch.equal(mixed[name], plain[name]), name
+
+
 def test_psnr_is_per_image_mean_not_pooled(pair, random_lpips):
     a, b = pair
     b = b.clone()

@@ -91,16 +91,20 @@ class RelightMetrics(nn.Module):
     @torch.no_grad()
     def score(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each image's scores, ``{name: (B,) float64}``, of a (B, 3, H, W) batch in [0, 1]
-        (the prediction is clamped to [0, 1] first)."""
-        prediction = prediction.clamp(0, 1)
-        scores = {
-            "psnr": psnr(prediction, target),
-            "ssim": ssim(prediction.double(), target.double()),
-        }
-        if self.lpips_network is not None:
-            distance = self.lpips_network(prediction.float(), target.float(), normalize=True)
-            scores["lpips"] = distance.flatten().double()
-            scores["mps"] = mps(scores["ssim"], scores["lpips"])
+        (the prediction is clamped to [0, 1] first). Always in float32 or wider, also inside
+        a mixed-precision region (Lightning's bf16-mixed validation): the numbers that pick
+        the best checkpoint are those the final evaluation reports."""
+        with torch.autocast(prediction.device.type, enabled=False):
+            wide = torch.promote_types(prediction.dtype, torch.float32)  # bf16 -> float32
+            prediction, target = prediction.to(wide).clamp(0, 1), target.to(wide)
+            scores = {
+                "psnr": psnr(prediction, target),
+                "ssim": ssim(prediction.double(), target.double()),
+            }
+            if self.lpips_network is not None:
+                distance = self.lpips_network(prediction.float(), target.float(), normalize=True)
+                scores["lpips"] = distance.flatten().double()
+                scores["mps"] = mps(scores["ssim"], scores["lpips"])
         return scores
 
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
