@@ -42,13 +42,13 @@ def score_rows(
     scores. The metrics also accumulate the means (:func:`mean_results`)."""
     model = metrics.update(prediction, batch["target"])
     baseline = identity.update(batch["input"], batch["target"]) if identity is not None else {}
-    rows = []
-    for i, name in enumerate(names):
-        row: dict[str, Any] = {"name": name}
-        row.update({k: float(v[i]) for k, v in model.items()})
-        row.update({f"identity_{k}": float(v[i]) for k, v in baseline.items()})
-        rows.append(row)
-    return rows
+    # one device-to-host copy per metric, not one per image and metric
+    columns = {k: v.tolist() for k, v in model.items()}
+    columns.update({f"identity_{k}": v.tolist() for k, v in baseline.items()})
+    return [
+        {"name": name, **{k: values[i] for k, values in columns.items()}}
+        for i, name in enumerate(names)
+    ]
 
 
 IDENTITY = "identity (output = input)"

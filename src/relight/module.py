@@ -120,11 +120,10 @@ class RelightModule(L.LightningModule):
         return self.net(x)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        bad = [
-            k
-            for k, v in checkpoint["state_dict"].items()
-            if v.is_floating_point() and not torch.isfinite(v).all()
-        ]
+        weights = {k: v for k, v in checkpoint["state_dict"].items() if v.is_floating_point()}
+        flags = [torch.isfinite(v).all() for v in weights.values()]
+        finite = torch.stack(flags).tolist() if flags else []
+        bad = [k for k, ok in zip(weights, finite, strict=True) if not ok]  # one host sync
         if bad:
             raise FloatingPointError(
                 f"refusing to write a checkpoint with non-finite weights ({len(bad)} tensors, "

@@ -105,6 +105,23 @@ def test_training_step_starts_a_cuda_graph_iteration_when_anything_records_graph
     assert len(steps) == marks
 
 
+@pytest.mark.parametrize("experiment", ["minividit_gpu", "s3net_paper"])
+def test_gpu_experiments_keep_the_host_off_the_gpus_back(tmp_path, experiment):
+    """Their progress bar reads the device loss every log_every_n_steps batches (each read
+    waits for the GPU), and they validate under no_grad, not inference_mode (CUDA graphs)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+
+    from relight.train import instantiate_callbacks
+
+    cfg = compose_cfg("train", [f"experiment={experiment}", "data.root=/x"], tmp_path)
+    validate_config(cfg)
+    assert cfg.trainer.inference_mode is False
+    callbacks = instantiate_callbacks(cfg.callbacks, "val/mps")
+    (bar,) = [c for c in callbacks if isinstance(c, TQDMProgressBar)]
+    assert bar.refresh_rate == cfg.trainer.log_every_n_steps > 1
+    assert any(isinstance(c, ModelCheckpoint) for c in callbacks)  # the defaults are kept
+
+
 def test_gpu_main_job_turns_every_measured_switch_on(tmp_path):
     cfg = compose_cfg("train", ["experiment=minividit_gpu"], tmp_path)
     validate_config(cfg)

@@ -31,7 +31,7 @@ def profile_train_step(spec: dict[str, Any]) -> dict[str, Any]:
         parts.begin()
         with torch.autocast(device.type, **autocast):
             prediction = parts.net(parts.x)
-            total, _ = parts.loss(prediction.float(), parts.target)
+            total, _ = parts.loss(prediction, parts.target)
         total.backward()
         parts.optimizer.step()
         parts.optimizer.zero_grad(set_to_none=True)

@@ -106,7 +106,7 @@ def measure_train_step(spec: dict[str, Any]) -> dict[str, Any]:
             prediction = net(x)
             sync(device)
             marks.append(time.perf_counter())
-            total, _ = loss(prediction.float(), target)
+            total, _ = loss(prediction, target)  # as RelightModule.training_step
             sync(device)
             marks.append(time.perf_counter())
         total.backward()
