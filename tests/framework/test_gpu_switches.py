@@ -105,6 +105,36 @@ def test_training_step_starts_a_cuda_graph_iteration_when_anything_records_graph
     assert len(steps) == marks
 
 
+@pytest.mark.parametrize("compile_eval", [False, True])
+def test_evaluation_runs_a_compiled_network_eagerly_unless_compile_eval(
+    tmp_path, monkeypatch, compile_eval
+):
+    """Validation and test with model.compile: the network's own forward, so the run does
+    not compile (and record CUDA graphs of) a second, eval-mode graph."""
+    from hydra.utils import instantiate
+
+    from .conftest import TINY
+
+    compiled_calls = []
+
+    def fake_compile(fn, **_):  # what Module.compile calls; counts the compiled calls
+        return lambda *args, **kwargs: compiled_calls.append(1) or fn(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    overrides = [*TINY, "model.compile=true", f"model.compile_eval={compile_eval}"]
+    module = instantiate(compose_cfg("train", overrides, tmp_path).model)
+    image, depth = torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64)
+    batch = {"input": image, "guide": image, "input_depth": depth, "guide_depth": depth}
+    with torch.no_grad():
+        module.eval()
+        evaluated = module(batch)
+        assert len(compiled_calls) == int(compile_eval)
+        module.train()
+        module(batch)
+    assert len(compiled_calls) == int(compile_eval) + 1  # training always runs the graph
+    assert evaluated.shape == (1, 3, 64, 64)
+
+
 @pytest.mark.parametrize("experiment", ["minividit_gpu", "s3net_paper"])
 def test_gpu_experiments_keep_the_host_off_the_gpus_back(tmp_path, experiment):
     """Their progress bar reads the device loss every log_every_n_steps batches (each read
