@@ -26,7 +26,7 @@ from relight.losses import CompositeLoss
 from relight.losses.composite import check_loss_weights
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
-from relight.models.execution import check_compile_mode
+from relight.models.execution import CUDA_GRAPH_MODES, check_compile_mode
 from relight.models.s3net import check_residual_form
 from relight.module import RelightModule
 from relight.signatures import signature_dataclass
@@ -319,12 +319,32 @@ def _out_of_range(cfg: DictConfig) -> list[str]:
         problems.append(
             "trainer.benchmark=true with trainer.deterministic="
             f"{trainer.deterministic}: cuDNN's autotuner picks convolution algorithms by "
-            "timing them, and PyTorch then ignores deterministic; set one of them false"
+            "timing them, so two runs may pick different ones; set one of them false"
         )
+    problems += _compile_eval_problems(cfg)
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if isinstance(lr, float | int) and lr <= 0:
         problems.append(f"model.optimizer.lr must be > 0, got {lr}")
     return problems
+
+
+def _compile_eval_problems(cfg: DictConfig) -> list[str]:
+    """``model.compile_eval`` needs ``model.compile``, and with CUDA graphs a validation
+    outside ``torch.inference_mode`` (pytorch/pytorch#135892)."""
+    model = cfg.get("model")
+    if not isinstance(model, DictConfig) or not model.get("compile_eval"):
+        return []
+    if not model.get("compile"):
+        return ["model.compile_eval=true compiles nothing without model.compile=true"]
+    if model.get("compile_mode") in CUDA_GRAPH_MODES and OmegaConf.select(
+        cfg, "trainer.inference_mode", default=True
+    ):
+        return [
+            f"model.compile_eval=true with model.compile_mode={model.compile_mode} (CUDA "
+            "graphs) needs trainer.inference_mode=false: graphs recorded under inference "
+            "mode can break the training graphs recorded after them (pytorch/pytorch#135892)"
+        ]
+    return []
 
 
 def _check_augment(node_and_size: tuple[DictConfig, Any]) -> None:

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 #: training state, so checkpoints neither store nor require them.
 FROZEN_PREFIXES = ("loss.", "val_metrics.", "test_metrics.")
 
+#: The progress bar's training loss (a host copy of ``train/loss``; not a logged metric).
+BAR_LOSS = "loss"
+
 
 class RelightModule(L.LightningModule):
     """Trains and evaluates S3Net.
@@ -123,7 +126,8 @@ class RelightModule(L.LightningModule):
         in eval mode, a compiled network runs eagerly unless ``compile_eval``."""
         x = batch_input(batch, self.net.config.depth).contiguous(memory_format=self.memory_format)
         if self.hparams.compile and not (self.training or self.hparams.compile_eval):
-            return self.net.forward(x)  # Module.compile's graph is behind __call__
+            with torch.compiler.set_stance("force_eager"):
+                return self.net(x)
         return self.net(x)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -180,23 +184,27 @@ class RelightModule(L.LightningModule):
     ) -> None:
         """Run the step's forward and backward passes (the closure), then take the optimiser
         step only if every loss since the last step is finite (on every rank: DDP ranks skip
-        together). This is the step's one host-device sync, made after the backward pass is
-        queued, so the device never waits for the host."""
+        together). This is the step's one host-device sync: made once the backward pass is
+        queued, it reads whether the losses are finite and the loss the progress bar shows.
+        Nothing else reads the device: ``train/loss`` and the terms go to the loggers as
+        device tensors, and the bar gets ``loss`` as a host number (a device tensor in the
+        bar would be copied to the host after every batch, whatever its refresh rate)."""
         if optimizer_closure is not None:
             optimizer_closure()
         pending, self._pending = self._pending, []
         totals = torch.stack([total for total, *_ in pending])
-        finite = self.trainer.strategy.reduce_boolean_decision(
-            bool(torch.isfinite(totals).all()), all=True
-        )
+        loss = totals.mean()
+        all_finite, shown = torch.stack([torch.isfinite(totals).all().to(loss), loss]).tolist()
+        finite = self.trainer.strategy.reduce_boolean_decision(bool(all_finite), all=True)
         if not finite:
             optimizer.zero_grad(set_to_none=True)
             self._skip_nonfinite(pending)
             return
         self._nonfinite_in_a_row = 0
         size = sum(items for *_, items, _ in pending)
-        loss = totals.mean()
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/loss", loss, batch_size=size)
+        # a CPU tensor: Lightning keeps it on the host, so the bar never waits for the GPU
+        self.log(BAR_LOSS, torch.tensor(shown), prog_bar=True, logger=False, batch_size=size)
         for name in pending[0][1]:
             value = torch.stack([parts[name] for _, parts, *_ in pending]).mean()
             self.log(f"train/{name}", value, batch_size=size)

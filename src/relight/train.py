@@ -36,6 +36,7 @@ from relight.devices import pick_device
 from relight.evaluation import evaluate
 from relight.files import ensure_writable_dir, link
 from relight.models.execution import explain_compile_failure
+from relight.module import BAR_LOSS
 from relight.wandb_runs import ablation_switches, log_evaluation, switch_tags
 from relight.wandb_sync import unreachable_wandb_server
 
@@ -211,7 +212,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             _mark_resumed(ckpt_path, output_dir)
         with explain_training_compile_failure(cfg.model):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k != BAR_LOSS}
     best = _best_checkpoint(trainer)
     _publish(best, output_dir, cfg, finished=cfg.train and not trainer.interrupted)
     # without a fit (train=false) the given checkpoint is the one tested and evaluated

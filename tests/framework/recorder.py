@@ -68,3 +68,16 @@ class WeightSnapshot(L.Callback):
         import torch
 
         torch.save({k: v.detach().clone() for k, v in module.net.state_dict().items()}, self.path)
+
+
+class BarRecorder(L.Callback):
+    """Appends the progress bar's metrics after each training batch to ``path``, one JSON
+    line each (``{"batch": ..., "bar": {...}}``)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        bar = {k: v for k, v in trainer.progress_bar_metrics.items()}
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps({"batch": trainer.global_step, "bar": bar}) + "\n")

@@ -138,7 +138,8 @@ def test_cuda_rng_of_more_gpus_than_are_visible_restores_those_there_are(monkeyp
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, i: restored.append((s, i)))
     saved = [torch.full((4,), i, dtype=torch.uint8) for i in range(4)]
-    set_rng_states({**rng_states(), "cuda": saved})
+    with pytest.warns(UserWarning, match="random states of 4 GPUs and 1 are visible"):
+        set_rng_states({**rng_states(), "cuda": saved})
     assert [(int(s[0]), i) for s, i in restored] == [(0, 0)]
 
 

@@ -282,6 +282,27 @@ def test_compiled_network_and_loss_train_and_keep_the_checkpoint_keys(train_cfg)
     assert state and all(k.startswith("net.") and "_orig_mod" not in k for k in state)
 
 
+def test_progress_bar_shows_a_host_copy_of_the_loss(train_cfg, tmp_path):
+    """A device tensor logged with prog_bar=True is copied to the host after every batch
+    (a wait for the GPU's queue, whatever the bar's refresh rate): the bar gets ``loss``,
+    read in the step's one sync, and ``train/loss`` goes to the loggers only."""
+    bars = tmp_path / "bar.jsonl"
+    cfg = train_cfg(
+        "evaluate=false",
+        "test=false",
+        "+callbacks.bar._target_=tests.framework.recorder.BarRecorder",
+        f"+callbacks.bar.path={bars}",
+    )
+    metrics = train(cfg)
+    records = read_records(bars)
+    assert records and all("train/loss" not in r["bar"] for r in records)
+    assert all(isinstance(r["bar"]["loss"], float) for r in records)
+    assert records[-1]["bar"]["loss"] == pytest.approx(metrics["train/loss"], rel=1e-6)
+    assert "loss" not in metrics  # the bar's copy is not a run metric
+    rows = read_metrics_csv(Path(cfg.paths.output_dir))
+    assert any(r.get("train/loss") for r in rows) and not any("loss" in r for r in rows)
+
+
 def test_training_changes_the_weights_and_lowers_the_loss(train_cfg, tmp_path):
     """A fixed tiny set (2 scenes x 2 lightings: each input has one possible guide, so
     every epoch is the same batch of 4): every trainable layer moves, and the loss falls."""

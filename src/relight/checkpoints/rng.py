@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,5 +36,13 @@ def set_rng_states(states: dict[str, Any]) -> None:
     if "cuda" in states and torch.cuda.is_available():
         # one state per GPU the saving run saw; a run resumed with fewer visible GPUs
         # restores those it has (set_rng_state_all would index past the last one)
-        for index, state in enumerate(states["cuda"][: torch.cuda.device_count()]):
+        saved, visible = len(states["cuda"]), torch.cuda.device_count()
+        if saved > visible:
+            warnings.warn(
+                f"the checkpoint holds the CUDA random states of {saved} GPUs and {visible} "
+                f"are visible: restored the first {visible}, so the resumed run may draw "
+                "other random numbers than the saving run would have",
+                stacklevel=2,
+            )
+        for index, state in enumerate(states["cuda"][:visible]):
             torch.cuda.set_rng_state(state, index)

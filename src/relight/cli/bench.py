@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     prof.add_argument(
         "--cudnn-benchmark",
         action="store_true",
-        help="cuDNN's autotuner (trainer.benchmark=true), on a CUDA GPU",
+        help="cuDNN's autotuner (trainer.benchmark=true); no effect on a CPU",
     )
     prof.add_argument("--encoder", default="res2net101d", help="timm encoder of the model")
     prof.add_argument("--steps", type=int, default=3, help="steps profiled (after warm-up)")

@@ -91,11 +91,13 @@ class RelightMetrics(nn.Module):
     @torch.no_grad()
     def score(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each image's scores, ``{name: (B,) float64}``, of a (B, 3, H, W) batch in [0, 1]
-        (the prediction is clamped to [0, 1] first). Always in float32 or wider, also inside
-        a mixed-precision region (Lightning's bf16-mixed validation): the numbers that pick
-        the best checkpoint are those the final evaluation reports."""
+        (the prediction is clamped to [0, 1] first). Scored in float32 or wider (LPIPS's
+        network too), also inside a mixed-precision region such as Lightning's bf16-mixed
+        validation; the prediction itself is whatever the network gave."""
         with torch.autocast(prediction.device.type, enabled=False):
-            wide = torch.promote_types(prediction.dtype, torch.float32)  # bf16 -> float32
+            wide = torch.promote_types(  # bf16 -> float32, float64 stays
+                torch.promote_types(prediction.dtype, target.dtype), torch.float32
+            )
             prediction, target = prediction.to(wide).clamp(0, 1), target.to(wide)
             scores = {
                 "psnr": psnr(prediction, target),
