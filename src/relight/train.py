@@ -183,6 +183,11 @@ def explain_training_compile_failure(model_cfg: DictConfig) -> AbstractContextMa
     )
 
 
+def run_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """The run's metrics the trainer holds now (the progress bar's copy of the loss left out)."""
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k != BAR_LOSS}
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit, then evaluate the best checkpoint (and test it on a separate test set); returns
     the final metrics (``train/``, ``val/``, ``eval/``, ``eval_shifted/`` with a shifted
@@ -212,7 +217,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             _mark_resumed(ckpt_path, output_dir)
         with explain_training_compile_failure(cfg.model):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k != BAR_LOSS}
+    metrics = run_metrics(trainer)
     best = _best_checkpoint(trainer)
     _publish(best, output_dir, cfg, finished=cfg.train and not trainer.interrupted)
     # without a fit (train=false) the given checkpoint is the one tested and evaluated
@@ -221,7 +226,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.test and (separate_test or not cfg.evaluate):
         with explain_training_compile_failure(cfg.model):
             trainer.test(model=model, datamodule=datamodule, ckpt_path=tested and str(tested))
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        metrics.update(run_metrics(trainer))
     if cfg.evaluate and tested is not None:
         # one pass over each evaluation set: the tables, the images, the cases grids
         evaluations = evaluate_best(tested, datamodule, model, output_dir, cfg)

@@ -288,8 +288,7 @@ def test_progress_bar_shows_a_host_copy_of_the_loss(train_cfg, tmp_path):
     read in the step's one sync, and ``train/loss`` goes to the loggers only."""
     bars = tmp_path / "bar.jsonl"
     cfg = train_cfg(
-        "evaluate=false",
-        "test=false",
+        "evaluate=false",  # test=true: metrics gathered after fit and after test
         "+callbacks.bar._target_=tests.framework.recorder.BarRecorder",
         f"+callbacks.bar.path={bars}",
     )
