@@ -24,6 +24,7 @@ from relight.data.augment import JointAugmentation
 from relight.data.transforms import check_image_size
 from relight.losses import CompositeLoss
 from relight.losses.composite import check_loss_weights
+from relight.losses.wssim import check_wssim_size
 from relight.metrics import RelightMetrics
 from relight.models import S3Net
 from relight.models.execution import CUDA_GRAPH_MODES, check_compile_mode
@@ -322,10 +323,32 @@ def _out_of_range(cfg: DictConfig) -> list[str]:
             "timing them, so two runs may pick different ones; set one of them false"
         )
     problems += _compile_eval_problems(cfg)
+    problems += _wssim_size_problems(cfg)
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if isinstance(lr, float | int) and lr <= 0:
         problems.append(f"model.optimizer.lr must be > 0, got {lr}")
     return problems
+
+
+def _wssim_size_problems(cfg: DictConfig) -> list[str]:
+    """``loss.wssim_levels`` against the side of the training items (the crop, else
+    ``data.image_size``), which the loss would otherwise refuse at the first step."""
+    levels = OmegaConf.select(cfg, "loss.wssim_levels")
+    if not OmegaConf.select(cfg, "loss.wssim") or not isinstance(levels, int):
+        return []
+    if levels < 0:
+        return [f"loss.wssim_levels must be >= 0, got {levels}"]
+    key = "data.augment.crop_size"
+    side = OmegaConf.select(cfg, key)
+    if side is None:
+        key = "data.image_size"
+        side = OmegaConf.select(cfg, key)
+    if not isinstance(side, int) or isinstance(side, bool):
+        return []  # native size: the data module checks the items
+    return [
+        f"loss.wssim_levels={levels} with {key}={side}: {problem}"
+        for problem in _refused(lambda v: check_wssim_size(*v), (levels, side))
+    ]
 
 
 def _compile_eval_problems(cfg: DictConfig) -> list[str]:

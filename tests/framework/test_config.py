@@ -166,6 +166,16 @@ def test_typos_and_wrong_types_are_errors_naming_the_key(override, named, tmp_pa
         ("data.augment.crop_size=40", r"data\.augment\.crop_size must be a positive multiple"),
         ("data.augment.crop_size=256", r"crop_size=256 is larger than data\.image_size=128"),
         (
+            "loss.wssim_levels=2 data.image_size=32",
+            r"loss\.wssim_levels=2 with data\.image_size=32: W-SSIM with 2 levels needs "
+            r"images of at least 44 px",
+        ),
+        (
+            "loss.wssim_levels=3 data.augment.crop_size=64",
+            r"loss\.wssim_levels=3 with data\.augment\.crop_size=64: .* at least 88 px",
+        ),
+        ("loss.wssim_levels=-1", r"loss\.wssim_levels must be >= 0, got -1"),
+        (
             "model.net.residual_form=sum",
             r"model\.net\.residual_form must be one of inside_tanh, outside_tanh, gain, got 'sum'",
         ),
@@ -174,10 +184,12 @@ def test_typos_and_wrong_types_are_errors_naming_the_key(override, named, tmp_pa
 def test_values_out_of_range_are_errors_before_anything_runs(override, message, tmp_path):
     from relight.config import ConfigError, validate_config
 
-    cfg = compose_cfg("train", [override], tmp_path)
+    cfg = compose_cfg("train", override.split(), tmp_path)
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)
     validate_config(compose_cfg("train", ["data.augment.crop_size=64"], tmp_path))
+    # the loss never sees a size it refuses when its weight is 0
+    validate_config(compose_cfg("train", ["data.image_size=32", "loss.wssim=0"], tmp_path))
 
 
 def test_eval_config_composes(tmp_path):

@@ -97,6 +97,20 @@ def haar_bands(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
     return bands
 
 
+#: Side of SSIM's Gaussian window: the coarsest band must be at least this wide.
+SSIM_WINDOW = 11
+
+
+def check_wssim_size(levels: int, side: int) -> None:
+    """A ``ValueError`` unless an image of ``side`` px keeps an 11x11 SSIM window on its
+    coarsest Haar band after ``levels`` halvings (``11 * 2**levels`` px)."""
+    if side >> levels < SSIM_WINDOW:
+        raise ValueError(
+            f"W-SSIM with {levels} levels needs images of at least "
+            f"{SSIM_WINDOW << levels} px (an 11x11 window on the coarsest band); got {side}"
+        )
+
+
 class WSSIMLoss(nn.Module):
     """``sum(w_b * (1 - SSIM(pred_b, target_b)))`` over the image and its Haar sub-bands."""
 
@@ -107,12 +121,7 @@ class WSSIMLoss(nn.Module):
         self.weights = [w for _, w in wssim_weights(levels, ratio)]
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        side = min(pred.shape[-2:])
-        if side >> self.levels < 11:
-            raise ValueError(
-                f"W-SSIM with {self.levels} levels needs images of at least "
-                f"{11 << self.levels} px (an 11x11 window on the coarsest band); got {side}"
-            )
+        check_wssim_size(self.levels, min(pred.shape[-2:]))
         pred_bands = [pred, *haar_bands(pred, self.levels)]
         target_bands = [target, *haar_bands(target, self.levels)]
         loss = pred.new_zeros(())
