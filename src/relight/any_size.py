@@ -94,14 +94,23 @@ def pad_to_multiple(x: torch.Tensor, min_size: int = 2 * SIZE_MULTIPLE) -> torch
 
 def tile_starts(length: int, tile: int, overlap: int, grid: int = TILE_GRID) -> list[int]:
     """Starts of tiles of size ``min(tile, length)`` covering ``length`` with about
-    ``overlap`` shared pixels, spread evenly, on a ``grid`` (the last one ends at ``length``)."""
+    ``overlap`` shared pixels, spread evenly, on a ``grid`` (the last one ends at ``length``).
+
+    Neighbours share at least ``min(overlap, tile - grid)`` pixels: rounding the even
+    spread to the grid never leaves a gap (a grid coarser than the tile is narrowed to it).
+    """
     if length <= tile:
         return [0]
-    count = math.ceil((length - overlap) / (tile - overlap))
+    grid = min(grid, tile)
+    widest = tile - min(overlap, tile - grid)  # the largest step between two starts
     last = length - tile
-    starts = [min(last, grid * round(i * last / (count - 1) / grid)) for i in range(count)]
-    starts[-1] = last
-    return sorted(set(starts))
+    count = math.ceil((length - overlap) / (tile - overlap))
+    while True:  # ends: with enough tiles, every grid point below last is a start
+        spread = {grid * round(i * last / (count - 1) / grid) for i in range(count - 1)}
+        starts = sorted({min(last, s) for s in spread} | {last})
+        if all(b - a <= widest for a, b in zip(starts, starts[1:], strict=False)):
+            return starts
+        count += 1
 
 
 def _ramp(length: int, rising: bool) -> torch.Tensor:
@@ -172,20 +181,19 @@ def run_downscaled(
 ) -> torch.Tensor:
     """One pass at a reduced size; upsampled, with the input RGB's lost detail added back.
 
-    ``x`` holds RGB channels first (input RGB, guide RGB) and depth channels last.
+    ``x`` holds RGB channels first (input RGB, guide RGB) and depth channels, if any, last.
     """
     height, width = x.shape[-2:]
     size = reduced_size(height, width, max_pixels, min_size)
     rgb_channels = 6
-    small = torch.cat(
-        [
-            torch.stack([resize_image(item[:rgb_channels], size) for item in x]),
+    parts = [torch.stack([resize_image(item[:rgb_channels], size) for item in x])]
+    if x.shape[1] > rgb_channels:  # a network without depth takes the RGB channels only
+        parts.append(
             torch.stack(
                 [torch.stack([resize_depth(d, size) for d in item[rgb_channels:]]) for item in x]
-            ),
-        ],
-        dim=1,
-    )
+            )
+        )
+    small = torch.cat(parts, dim=1)
     out = forward(small).float()
 
     def upsample(t: torch.Tensor) -> torch.Tensor:

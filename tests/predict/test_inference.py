@@ -59,6 +59,26 @@ def test_tiles_cover_on_a_grid_with_the_overlap(length, tile, overlap):
     assert tile_starts(200, 256, 64) == [0]
 
 
+@pytest.mark.parametrize(("tile", "overlap"), [(48, 0), (48, 8), (80, 0), (112, 12), (16, 0)])
+def test_tiles_leave_no_gap_whatever_the_rounding(tile, overlap):
+    """Rounding the starts to the 32-pixel grid once left gaps (48-pixel tiles over 144
+    pixels started at 0, 64, 96: pixels 48-63 in no tile, NaN in the output)."""
+    for length in range(tile + 16, 1200, 16):
+        starts = tile_starts(length, tile, overlap)
+        assert starts[0] == 0 and starts[-1] == length - tile
+        steps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert 0 < min(steps) and max(steps) <= tile - min(overlap, tile - min(tile, 32))
+        assert all(s % min(tile, 32) == 0 for s in starts[:-1])
+
+
+def test_tiled_output_is_finite_where_rounding_once_left_gaps():
+    x = smooth_input(80, 144)
+    full = relight_any_size(per_pixel, x, SizePolicy(max_pixels=10**6))
+    tiled = relight_any_size(per_pixel, x, SizePolicy(max_pixels=48 * 48, tile=48, overlap=0))
+    assert torch.isfinite(tiled).all()
+    assert torch.allclose(tiled, full, atol=1e-6)
+
+
 def test_blend_windows_sum_to_one():
     starts = tile_starts(1024, 256, 64)
     total = torch.zeros(1024)
@@ -83,6 +103,18 @@ def test_downscaled_pass_restores_the_detail():
     reduced = relight_any_size(per_pixel, x, small)
     assert reduced.shape == full.shape
     # the per-pixel map of a smooth input survives the down/up-sampling almost exactly
+    assert (reduced - full).abs().max() < 0.02
+
+
+def test_downscaled_pass_of_a_network_without_depth():
+    x = smooth_input(320, 480)[:, :6]  # input and guide RGB only
+
+    def rgb_only(t: torch.Tensor) -> torch.Tensor:
+        assert t.shape[1] == 6
+        return 0.5 * t[:, :3] + 0.5 * t[:, 3:6]
+
+    full = relight_any_size(rgb_only, x, SizePolicy(max_pixels=10**6))
+    reduced = relight_any_size(rgb_only, x, SizePolicy(max_pixels=160 * 240, large="downscale"))
     assert (reduced - full).abs().max() < 0.02
 
 
