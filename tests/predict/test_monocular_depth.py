@@ -166,7 +166,7 @@ def test_guide_of_another_size_saved_maps_and_their_reuse(tmp_path, small_net, t
 
     for role, stem in (("input", "photo"), ("guide", "guide")):
         npy = np.load(saved / role / f"{stem}.npy")
-        with Image.open(saved / role / f"{stem}_depth.png") as png:
+        with Image.open(saved / role / "preview" / f"{stem}_depth.png") as png:
             assert png.mode == "I;16"
             assert np.array_equal(np.asarray(png), np.round(npy * 65535).astype(np.uint16))
         assert 0 < npy.min() and npy.max() == 1.0
@@ -200,9 +200,9 @@ def test_only_missing_maps_are_estimated(tmp_path, small_net, tiny):
     written = sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file())
     assert written == [
         "guide/Pair002.npy",
-        "guide/Pair002_depth.png",
+        "guide/preview/Pair002_depth.png",
         "input/Pair000.npy",
-        "input/Pair000_depth.png",
+        "input/preview/Pair000_depth.png",
     ]
     # a pair folder with every depth given needs no depth model at all
     complete = write_pairs(tmp_path / "complete", count=1, size=32, target=False)
@@ -333,3 +333,25 @@ def test_relight_predict_command_uses_the_estimated_depth(tmp_path, tiny_folder)
     assert (relit - flat).abs().max() > 10 / 255
     swapped = relight(guide_depth, input_depth)
     assert (relit - swapped).abs().max() > 2 / 255
+
+
+def test_maps_saved_into_the_pairs_folder_are_its_depth_next_time(tmp_path, small_net, tiny):
+    """``--pairs DIR --save-depth DIR``: the next run reads the saved maps and finds the
+    same pairs (the 16-bit previews once sat beside the images and were taken for pairs)."""
+    pairs = write_pairs(tmp_path / "pairs", count=2, size=64, target=False)
+    (pairs / "input" / "Pair000.npy").unlink()
+    (pairs / "guide" / "Pair001.npy").unlink()
+    first = predict_pairs(
+        Predictor(small_net, depth_model=tiny, save_depth=pairs), pairs, tmp_path / "a"
+    )
+    assert (pairs / "input" / "Pair000.npy").is_file()
+    no_model = Predictor(small_net, depth_model="/nonexistent/model")
+    second = predict_pairs(no_model, pairs, tmp_path / "b", progress=False)
+    assert first["images"] == second["images"] == 2
+    names = sorted(p.name for p in (tmp_path / "b").glob("*.png"))
+    assert names == ["Pair000.png", "Pair001.png"]
+    for name in names:
+        assert np.array_equal(
+            np.asarray(Image.open(tmp_path / "a" / name)),
+            np.asarray(Image.open(tmp_path / "b" / name)),
+        )

@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="write the estimated maps to DIR/input/ and DIR/guide/: <stem>.npy "
-        "(normalized_depth, reusable as --input-depth) and <stem>_depth.png (16-bit)",
+        "(normalized_depth, reusable as --input-depth or in a pairs folder) and "
+        "preview/<stem>_depth.png (16-bit)",
     )
     depth.add_argument(
         "--no-pickle",

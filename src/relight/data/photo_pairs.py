@@ -91,7 +91,9 @@ def depth_of(
 ) -> torch.Tensor:
     """The ``normalized_depth`` of an image at its size: read from ``depth_path``, or, when
     there is none, estimated by ``estimator`` and, with ``save_dir``, saved there as
-    ``<stem>.npy`` (exact, reusable as a depth file) and ``<stem>_depth.png`` (16-bit)."""
+    ``<stem>.npy`` (exact, reusable as a depth file, also as the depth of a pairs folder's
+    image) and ``preview/<stem>_depth.png`` (16-bit; in a subfolder, so that a pairs folder
+    given as ``save_dir`` does not gain images that look like pairs)."""
     size = (image.shape[-2], image.shape[-1])
     if depth_path is not None:
         return read_depth_as(depth_path, size, options)
@@ -100,7 +102,7 @@ def depth_of(
     depth = estimator(image, origin=str(image_path))
     if save_dir is not None:
         write_depth(depth, save_dir / f"{image_path.stem}.npy")
-        write_depth(depth, save_dir / f"{image_path.stem}_depth.png")
+        write_depth(depth, save_dir / "preview" / f"{image_path.stem}_depth.png")
     return depth
 
 
