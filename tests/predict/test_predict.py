@@ -333,6 +333,51 @@ def test_command_line_errors(tmp_path, small_checkpoint, capsys):
     assert SizePolicy().check() == SizePolicy()
 
 
+def test_folder_problems_are_found_before_the_checkpoint_loads(
+    tmp_path, small_checkpoint, monkeypatch, capsys
+):
+    """Each pair's depth maps and the submission zip's place are checked first: a depth
+    map of the wrong shape in the second pair once stopped the run after the first was
+    relit, and a folder given as the zip failed after every pair."""
+    pairs = write_pairs(tmp_path / "pairs", count=2, size=48, target=False)
+    np.save(pairs / "guide" / "Pair001.npy", np.ones((48, 24), np.float32))
+    out = tmp_path / "out"
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the checkpoint was loaded before the inputs were checked")
+
+    monkeypatch.setattr("relight.cli.predict.net_from_any_checkpoint", no_loading)
+    base = ["--checkpoint", str(small_checkpoint), "--output", str(out), "--quiet"]
+    with pytest.raises(SystemExit):
+        main([*base, "--pairs", str(pairs)])
+    assert "Pair001.npy: depth of 48x24 does not match" in capsys.readouterr().err
+    assert not list(out.glob("*.png"))
+
+    np.save(pairs / "guide" / "Pair001.npy", np.ones((48, 48), np.float32))
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    for bad in (folder, tmp_path / "team.tar"):
+        with pytest.raises(SystemExit):
+            main([*base, "--pairs", str(pairs), "--submission", str(bad)])
+        assert f"--submission must name a .zip file; got {bad}" in capsys.readouterr().err
+
+
+def test_folder_flags_with_a_single_pair_are_usage_errors(tmp_path, small_checkpoint, capsys):
+    image = write_rgb(tmp_path / "in.png", 32, 32)
+    single = ["--checkpoint", str(small_checkpoint), "--input", str(image), "--guide", str(image)]
+    single += ["--output", str(tmp_path / "o.png")]
+    for flags, named in (
+        (["--gt-dir", str(tmp_path)], "--gt-dir"),
+        (["--submission"], "--submission"),
+        (["--extra-data", "--description", "mine"], "--extra-data, --description"),
+        (["--lpips-weights", "none"], "--lpips-weights"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main([*single, *flags])
+        assert stop.value.code == 2
+        assert f"{named} apply to a pairs folder (--pairs DIR) only" in capsys.readouterr().err
+
+
 def test_submission_path_given_explicitly(tmp_path, small_checkpoint):
     pairs = write_pairs(tmp_path / "pairs", count=1, size=32, target=False)
     zip_path = tmp_path / "elsewhere" / "team.zip"

@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--pairs and the single-pair flags (--input, --guide, ...) exclude each other")
     if args.pairs is None and args.output.suffix.lower() != ".png":
         parser.error(f"--output must be a .png file for a single pair; got {args.output}")
+    if args.pairs is None and (folder_only := folder_flags_given(parser, args)):
+        parser.error(f"{', '.join(folder_only)} apply to a pairs folder (--pairs DIR) only")
     try:
         if args.guide_depth_range is not None and args.guide_depth_convention is None:
             raise ValueError("--guide-depth-range needs --guide-depth-convention")
@@ -276,8 +278,9 @@ def print_auto_choice(predictor: Predictor) -> None:
 
 def check_inputs(args: argparse.Namespace, allow_pickle: bool) -> list[PairFiles]:
     """What can be checked in seconds, before a checkpoint of hundreds of MB loads: every
-    file of the pair (or of the pairs folder) is there and readable, each depth map frames
-    its image, the output can be written. Returns the pairs."""
+    file of the pair (or of each pair of the folder) is there and readable, each depth map
+    frames its image, the outputs (the submission zip too) can be written. Returns the
+    pairs."""
     if args.pairs is None:
         pair = PairFiles("single", args.input, args.input_depth, args.guide, args.guide_depth, None)
         check_pair_files(pair, allow_pickle)
@@ -286,8 +289,27 @@ def check_inputs(args: argparse.Namespace, allow_pickle: bool) -> list[PairFiles
     pairs = index_pairs(
         args.pairs, args.gt_dir, check_sizes=False, allow_pickle=allow_pickle, require_depth=False
     )
+    for pair in pairs:
+        check_pair_files(pair, allow_pickle)
     ensure_writable_dir(args.output)
+    if args.submission is not None and args.submission is not SUBMISSION_IN_OUTPUT:
+        if args.submission.suffix.lower() != ".zip" or args.submission.is_dir():
+            raise ValueError(f"--submission must name a .zip file; got {args.submission}")
+        ensure_writable_dir(args.submission.parent, "--submission folder")
     return pairs
+
+
+#: The flags of a pairs folder, which a single pair does not use.
+FOLDER_FLAGS = ("gt_dir", "submission", "extra_data", "description", "lpips_weights")
+
+
+def folder_flags_given(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The pairs-folder flags given with other values than their defaults (``--gt-dir``)."""
+    return [
+        "--" + name.replace("_", "-")
+        for name in FOLDER_FLAGS
+        if getattr(args, name) != parser.get_default(name)
+    ]
 
 
 def check_depth_use(
