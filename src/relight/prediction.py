@@ -38,10 +38,12 @@ PRECISIONS = {"fp32": "eager-fp32", "bf16": "bf16-cl", "auto": "auto"}
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` runs bfloat16 natively (tensor cores): CUDA GPUs from Ampere on.
-    A CPU may too (AVX-512 BF16, AMX), but there ``auto`` stays fp32: bf16 on a CPU is
-    asked for by name (``--precision bf16``)."""
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    """Whether ``device`` runs bfloat16 natively (tensor cores): CUDA GPUs from Ampere
+    (compute capability 8) on. ``torch.cuda.is_bf16_supported()`` also says yes where bf16
+    is only emulated (a V100 or T4), and asks the current GPU, not ``device``. A CPU may
+    run bf16 natively too (AVX-512 BF16, AMX), but there ``auto`` stays fp32: bf16 on a
+    CPU is asked for by name (``--precision bf16``)."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def auto_candidates(device: torch.device) -> tuple[str, ...]:

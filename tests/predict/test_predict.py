@@ -451,6 +451,25 @@ def test_precision_auto_is_fp32_without_native_bf16():
     assert torch.equal(out, Predictor(small_s3net(), precision="fp32")(auto_item())[0])
 
 
+@pytest.mark.parametrize(
+    ("capability", "native"), [((7, 0), False), ((7, 5), False), ((8, 0), True)]
+)
+def test_native_bf16_is_ampere_on_the_given_gpu(monkeypatch, capability, native):
+    """A V100 or T4 emulates bf16 (torch's is_bf16_supported says yes there): auto would
+    time an emulated bf16-cl; and the GPU asked about is the one given (--device cuda:1)."""
+    asked = []
+
+    def get_device_capability(device):
+        asked.append(device)
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_device_capability)
+    assert prediction.native_bf16(torch.device("cuda", 1)) is native
+    assert asked == [torch.device("cuda", 1)]
+    assert prediction.native_bf16(torch.device("cpu")) is False
+
+
 def slow_down(monkeypatch, slow_mode: str, seconds: float = 0.4) -> None:
     """Each call of ``slow_mode`` takes ``seconds`` longer (as bf16-cl on an H200 at 1024²,
     batch 1: slower than fp32, which uses TF32)."""
