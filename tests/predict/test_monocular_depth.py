@@ -250,7 +250,7 @@ def test_weights_unavailable_and_bad_models(tmp_path, tiny_folder):
         load_depth_model(incomplete)
 
 
-def test_without_the_depth_extra(monkeypatch, tiny_folder):
+def test_without_the_depth_extra(monkeypatch, tiny_folder, tmp_path, small_checkpoint, capsys):
     real = monocular_depth.importlib.util.find_spec
     monkeypatch.setattr(
         monocular_depth.importlib.util,
@@ -261,6 +261,14 @@ def test_without_the_depth_extra(monkeypatch, tiny_folder):
         ImportError, match=r"needs the 'depth' extra: pip install 'relight\[depth\]'"
     ):
         load_depth_model(tiny_folder)
+    # the command ends in one line naming the extra, not in a traceback
+    photo = write_photo(tmp_path / "photo.jpg", 64, 96)
+    args = ["--input", str(photo), "--guide", str(photo), "--checkpoint", str(small_checkpoint)]
+    with pytest.raises(SystemExit) as stopped:
+        main([*args, "--output", str(tmp_path / "relit.png"), "--depth-model", str(tiny_folder)])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1 and "Traceback" not in err
+    assert "relight-predict: error: estimating depth maps needs the 'depth' extra" in err
 
 
 def test_metric_depth_anything_uses_the_distance_rule(tmp_path):

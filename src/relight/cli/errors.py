@@ -19,17 +19,20 @@ import torch
 
 from relight.devices import DeviceUnavailableError
 from relight.models.execution import CompileFailedError
+from relight.models.monocular_depth import DepthExtraMissingError
 from relight.models.weights import WeightsUnavailableError
 
 #: What a user can cause and fix: missing, unreadable or wrong files and data (OSError:
 #: FileNotFoundError, PermissionError, OutputNotWritableError, OutOfSpaceError; ValueError:
 #: DataFormatError, CheckpointError, ConfigError and relight's checks of arguments),
-#: unavailable weights or devices, a run that diverged, a GPU out of memory, a machine
-#: where torch.compile cannot compile (the message names the switch that turns it off).
+#: unavailable weights or devices, a missing optional extra (depth estimation), a run
+#: that diverged, a GPU out of memory, a machine where torch.compile cannot compile (the
+#: message names the switch that turns it off).
 EXPECTED: tuple[type[BaseException], ...] = (
     OSError,
     ValueError,
     WeightsUnavailableError,
+    DepthExtraMissingError,
     DeviceUnavailableError,
     CompileFailedError,
     FloatingPointError,

@@ -148,18 +148,23 @@ def locate_depth_model(model: str | os.PathLike[str]) -> tuple[str, bool]:
     return name, False
 
 
+class DepthExtraMissingError(ImportError):
+    """Depth maps must be estimated and ``transformers`` (the ``depth`` extra) is missing."""
+
+
 def load_depth_model(
     model: str | os.PathLike[str] = DEFAULT_DEPTH_MODEL, device: torch.device | str = "cpu"
 ) -> MonocularDepth:
     """A Depth Anything model (hub repo id or local folder) on ``device``; see the module doc.
 
-    Raises ``ImportError`` (how to install the ``depth`` extra) without ``transformers``,
+    Raises :class:`DepthExtraMissingError` (an ``ImportError`` saying how to install the
+    ``depth`` extra) without ``transformers``,
     :class:`WeightsUnavailableError` when the weights cannot be had, ``ValueError`` for a
     model that is not a Depth Anything model.
     """
     name = str(model)
     if importlib.util.find_spec("transformers") is None:
-        raise ImportError(
+        raise DepthExtraMissingError(
             f"estimating depth maps needs the 'depth' extra: {INSTALL_HINT}; or give the "
             "depth maps yourself (--input-depth, --guide-depth)"
         )
