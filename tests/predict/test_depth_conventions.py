@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -7,6 +9,19 @@ from relight.data.depth_conventions import MAX_DISPARITY_RATIO, check_depth_rang
 def test_vidit_is_used_as_stored():
     depth = torch.rand(4, 5) * 1.3
     assert normalise_depth(depth, "vidit") is depth
+
+
+def test_a_vidit_map_that_cannot_be_normalized_depth_warns():
+    """Metres (or disparity) given in the default convention went in as stored, silently."""
+    metres = torch.linspace(1.0, 40.0, 12).reshape(3, 4)
+    with pytest.warns(UserWarning, match=r"room\.npy: depth values in \[1, 40\] .* distance"):
+        assert torch.equal(normalise_depth(metres, "vidit", origin="room.npy"), metres)
+    with pytest.warns(UserWarning, match=r"\[-0\.5, 1\]"):
+        normalise_depth(torch.tensor([[-0.5, 1.0]]), "vidit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        normalise_depth(torch.tensor([[0.2, 1.07]]), "vidit")  # VIDIT's maximum is about 1
+        normalise_depth(metres, "distance")
 
 
 def test_distance_is_divided_by_the_far_plane():

@@ -27,6 +27,8 @@ Values read from PNGs are already scaled to [0, 1] (``value / 255`` or ``/ 65535
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from relight.data.formats import DataFormatError
@@ -55,6 +57,26 @@ def check_depth_range(
     return lo, hi
 
 
+#: A ``vidit`` map whose maximum exceeds this is not ``normalized_depth`` (VIDIT's is about 1).
+VIDIT_DEPTH_MAX = 1.5
+
+
+def warn_unless_normalised(depth: torch.Tensor, origin: str = "depth") -> None:
+    """Warn when a map read as ``vidit`` cannot be VIDIT's ``normalized_depth`` (negative
+    values, or a maximum above :data:`VIDIT_DEPTH_MAX`: metres, millimetres, disparity):
+    the network would take it as stored, and its output would be wrong without a sign."""
+    lo, hi = (float(v) for v in torch.aminmax(depth.float()))
+    if lo < 0 or hi > VIDIT_DEPTH_MAX:
+        warnings.warn(
+            f"{origin}: depth values in [{lo:g}, {hi:g}] read in the 'vidit' convention, "
+            f"which uses them as stored; VIDIT's normalized_depth runs from above 0 to about "
+            "1. A map in metres or another unit needs --depth-convention distance, an inverse "
+            "depth (a monocular estimate) disparity",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
 def normalise_depth(
     depth: torch.Tensor,
     convention: str = "vidit",
@@ -68,6 +90,7 @@ def normalise_depth(
     """
     depth_range = check_depth_range(convention, depth_range)
     if convention == "vidit":
+        warn_unless_normalised(depth, origin)
         return depth
     depth = depth.float()
     if depth_range is not None:
