@@ -14,8 +14,10 @@ from PIL import Image
 
 from relight.cli.data import main
 from relight.data.check import KINDS, DataFolder, check_folders, find_folders
+from relight.data.formats import DataFormatError
+from relight.data.vidit import index_vidit
 
-from .vidit_factory import lit_image, write_pairs, write_vidit
+from .vidit_factory import lit_image, lose_header_brace, write_pairs, write_vidit
 
 LIGHTS = [(2500, "N"), (6500, "E"), (4500, "W")]
 
@@ -193,3 +195,15 @@ def test_console_script_is_declared():
     setup.read(Path(__file__).resolve().parents[2] / "setup.cfg")
     scripts = setup["options.entry_points"]["console_scripts"]
     assert "relight-data = relight.cli.data:main" in scripts.splitlines()
+
+
+def test_damaged_npy_header_is_reported_not_raised(tmp_path):
+    """A .npy whose header lost its closing brace is a problem of the check and an error
+    of the index that names it (numpy raises a tokenize error for it)."""
+    root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    lose_header_brace(root / "Image001.npy")
+    report = check_folders([DataFolder(root, "train")], workers=0, progress=False)
+    assert [(Path(p.path).name, p.kind) for p in report.problems] == [("Image001.npy", "truncated")]
+    assert "truncated or damaged .npy header" in report.problems[0].message
+    with pytest.raises(DataFormatError, match=r"Image001\.npy: truncated or damaged"):
+        index_vidit(root)
