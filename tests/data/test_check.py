@@ -207,3 +207,22 @@ def test_damaged_npy_header_is_reported_not_raised(tmp_path):
     assert "truncated or damaged .npy header" in report.problems[0].message
     with pytest.raises(DataFormatError, match=r"Image001\.npy: truncated or damaged"):
         index_vidit(root)
+
+
+def test_scenes_and_pairs_of_another_size_are_listed(tmp_path):
+    root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    write_vidit(root, scenes=(3,), size=32, lightings=LIGHTS)
+    pairs = write_pairs(tmp_path / "validation", count=3, size=16)
+    write_pairs(tmp_path / "scratch" / "big", count=3, size=32)
+    for folder in ("input", "guide", "target"):
+        for path in (tmp_path / "scratch" / "big" / folder).glob("Pair002.*"):
+            path.replace(pairs / folder / path.name)
+    report = check_folders(find_folders(tmp_path), workers=0, progress=False)
+    assert [(Path(p.path).relative_to(tmp_path), p.kind) for p in report.problems] == [
+        (Path("train/Image003_2500_N.png"), "mixed_sizes"),
+        (Path("validation/input/Pair002.png"), "mixed_sizes"),
+    ]
+    assert "scene Image003 is (32, 32) but 3 others of this folder are (16, 16)" in (
+        report.problems[0].message
+    )
+    assert report.problems[1].severity == "warning"

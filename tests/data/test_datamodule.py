@@ -5,6 +5,7 @@ import torch
 
 from relight.data import FixedTripletDataset, PairsDataset, VIDITDataModule
 from relight.data.cache import CachedReader
+from relight.data.formats import DataFormatError
 from relight.data.transforms import check_image_size, resize_depth, resize_image
 from relight.data.transport import decode_batch
 
@@ -158,3 +159,12 @@ def test_cache_is_shared_by_paths_that_reach_the_same_files(train_root, tmp_path
     second.setup("fit")
     assert len(list(cache.iterdir())) == 1
     assert second.train_set[0]["input"].shape == (3, 32, 32)
+
+
+def test_native_size_refuses_scenes_of_another_size(train_root):
+    write_vidit(train_root, scenes=(6,), lightings=LIGHTS, size=32)
+    VIDITDataModule(train_root, image_size=32, val_ratio=0.5).setup("fit")
+    with pytest.raises(
+        DataFormatError, match=r"Image006_2500_N\.png: scene Image006 is \(32, 32\)"
+    ):
+        VIDITDataModule(train_root, image_size=None, val_ratio=0.5).setup("fit")

@@ -241,6 +241,7 @@ class VIDITDataModule(L.LightningDataModule):
             self.root,
             allow_pickle=self.allow_pickle,
             tolerate_unreadable=self.on_bad_item is BadItemPolicy.skip,
+            one_size=self.image_size is None,
         )
 
     def _pairs(self, folder: Path | None, gt_dir: Path | None) -> list[PairFiles] | None:
