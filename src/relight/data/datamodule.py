@@ -322,6 +322,7 @@ class VIDITDataModule(L.LightningDataModule):
             seed=self.seed,
             loader=ResumableDataLoader,
             batches_done=self._train_batches_done,
+            set_batches_done=self._set_train_batches_done,
         )
 
     def _train_batches_done(self) -> int:
@@ -329,6 +330,17 @@ class VIDITDataModule(L.LightningDataModule):
         if trainer is None:
             return 0
         return trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+    def _set_train_batches_done(self, done: int) -> None:
+        """Move the restored count of the epoch's batches (a resume that converted the
+        position or restarted the epoch), keeping its counters' offsets to each other."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return
+        current = trainer.fit_loop.epoch_loop.batch_progress.current
+        shift = done - current.processed
+        for counter in ("ready", "started", "processed", "completed"):
+            setattr(current, counter, getattr(current, counter) + shift)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, seed=self.seed)
