@@ -226,3 +226,15 @@ def test_scenes_and_pairs_of_another_size_are_listed(tmp_path):
         report.problems[0].message
     )
     assert report.problems[1].severity == "warning"
+
+
+def test_ground_truth_folder_with_a_folder_of_folders_is_refused(tmp_path, capsys):
+    write_vidit(tmp_path / "VIDIT" / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    write_pairs(tmp_path / "VIDIT" / "validation", count=2, size=16, target=False)
+    gt = write_pairs(tmp_path / "gt", count=2, size=16) / "target"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", str(tmp_path / "VIDIT"), "--gt-dir", str(gt), "--quiet"])
+    assert exit_info.value.code == 2
+    assert "VIDIT: holds data folders, and a ground-truth folder" in capsys.readouterr().err
+    args = ["check", str(tmp_path / "VIDIT" / "validation"), "--gt-dir", str(gt), "--quiet"]
+    assert main([*args, "--workers", "0"]) == 0  # given with the pairs folder, it is used

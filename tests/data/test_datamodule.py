@@ -186,3 +186,8 @@ def test_converted_resume_position_moves_the_training_loops_batch_count(train_ro
     )
     dm._set_train_batches_done(2)
     assert (current.ready, current.started, current.processed, current.completed) == (2, 2, 2, 1)
+
+
+def test_val_pairs_per_scene_below_one_names_its_key(train_root):
+    with pytest.raises(ValueError, match=r"^data\.val_pairs_per_scene must be >= 1, got 0$"):
+        VIDITDataModule(train_root, image_size=32, val_ratio=0.5, val_pairs_per_scene=0).setup()

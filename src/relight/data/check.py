@@ -182,6 +182,13 @@ def find_folders(
         raise DataFormatError(f"{root}: folder not found", root, "missing")
     if (layout := _layout(root)) is not None:
         return [DataFolder(root, layout, Path(gt_dir) if gt_dir and layout == "pairs" else None)]
+    if gt_dir is not None:
+        raise DataFormatError(
+            f"{root}: holds data folders, and a ground-truth folder ({gt_dir}) belongs to one "
+            "pairs folder: give that pairs folder with it (a pairs folder's <name>_gt beside "
+            "it is found without it)",
+            root,
+        )
     folders = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         layout = _layout(sub)

@@ -173,6 +173,10 @@ class VIDITDataModule(L.LightningDataModule):
         if val_pairs is not None:
             self.val_set = PairsDataset(val_pairs, reader)
         else:
+            if self.val_pairs_per_scene < 1:
+                raise ValueError(
+                    f"data.val_pairs_per_scene must be >= 1, got {self.val_pairs_per_scene}"
+                )
             val_sampler = GuideSampler(
                 self.scenes,
                 self.val_ids,
