@@ -14,8 +14,10 @@ from PIL import Image
 
 from relight.cli.data import main
 from relight.data.check import KINDS, DataFolder, check_folders, find_folders
+from relight.data.formats import DataFormatError
+from relight.data.vidit import index_vidit
 
-from .vidit_factory import lit_image, write_pairs, write_vidit
+from .vidit_factory import lit_image, lose_header_brace, write_pairs, write_vidit
 
 LIGHTS = [(2500, "N"), (6500, "E"), (4500, "W")]
 
@@ -193,3 +195,46 @@ def test_console_script_is_declared():
     setup.read(Path(__file__).resolve().parents[2] / "setup.cfg")
     scripts = setup["options.entry_points"]["console_scripts"]
     assert "relight-data = relight.cli.data:main" in scripts.splitlines()
+
+
+def test_damaged_npy_header_is_reported_not_raised(tmp_path):
+    """A .npy whose header lost its closing brace is a problem of the check and an error
+    of the index that names it (numpy raises a tokenize error for it)."""
+    root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    lose_header_brace(root / "Image001.npy")
+    report = check_folders([DataFolder(root, "train")], workers=0, progress=False)
+    assert [(Path(p.path).name, p.kind) for p in report.problems] == [("Image001.npy", "truncated")]
+    assert "truncated or damaged .npy header" in report.problems[0].message
+    with pytest.raises(DataFormatError, match=r"Image001\.npy: truncated or damaged"):
+        index_vidit(root)
+
+
+def test_scenes_and_pairs_of_another_size_are_listed(tmp_path):
+    root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    write_vidit(root, scenes=(3,), size=32, lightings=LIGHTS)
+    pairs = write_pairs(tmp_path / "validation", count=3, size=16)
+    write_pairs(tmp_path / "scratch" / "big", count=3, size=32)
+    for folder in ("input", "guide", "target"):
+        for path in (tmp_path / "scratch" / "big" / folder).glob("Pair002.*"):
+            path.replace(pairs / folder / path.name)
+    report = check_folders(find_folders(tmp_path), workers=0, progress=False)
+    assert [(Path(p.path).relative_to(tmp_path), p.kind) for p in report.problems] == [
+        (Path("train/Image003_2500_N.png"), "mixed_sizes"),
+        (Path("validation/input/Pair002.png"), "mixed_sizes"),
+    ]
+    assert "scene Image003 is (32, 32) but 3 others of this folder are (16, 16)" in (
+        report.problems[0].message
+    )
+    assert report.problems[1].severity == "warning"
+
+
+def test_ground_truth_folder_with_a_folder_of_folders_is_refused(tmp_path, capsys):
+    write_vidit(tmp_path / "VIDIT" / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    write_pairs(tmp_path / "VIDIT" / "validation", count=2, size=16, target=False)
+    gt = write_pairs(tmp_path / "gt", count=2, size=16) / "target"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", str(tmp_path / "VIDIT"), "--gt-dir", str(gt), "--quiet"])
+    assert exit_info.value.code == 2
+    assert "VIDIT: holds data folders, and a ground-truth folder" in capsys.readouterr().err
+    args = ["check", str(tmp_path / "VIDIT" / "validation"), "--gt-dir", str(gt), "--quiet"]
+    assert main([*args, "--workers", "0"]) == 0  # given with the pairs folder, it is used

@@ -1,10 +1,13 @@
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch.loops.progress import _BatchProgress
 
 from relight.data import FixedTripletDataset, PairsDataset, VIDITDataModule
 from relight.data.cache import CachedReader
+from relight.data.formats import DataFormatError
 from relight.data.transforms import check_image_size, resize_depth, resize_image
 from relight.data.transport import decode_batch
 
@@ -158,3 +161,33 @@ def test_cache_is_shared_by_paths_that_reach_the_same_files(train_root, tmp_path
     second.setup("fit")
     assert len(list(cache.iterdir())) == 1
     assert second.train_set[0]["input"].shape == (3, 32, 32)
+
+
+def test_native_size_refuses_scenes_of_another_size(train_root):
+    write_vidit(train_root, scenes=(6,), lightings=LIGHTS, size=32)
+    VIDITDataModule(train_root, image_size=32, val_ratio=0.5).setup("fit")
+    with pytest.raises(
+        DataFormatError, match=r"Image006_2500_N\.png: scene Image006 is \(32, 32\)"
+    ):
+        VIDITDataModule(train_root, image_size=None, val_ratio=0.5).setup("fit")
+
+
+def test_converted_resume_position_moves_the_training_loops_batch_count(train_root):
+    """A resume on another world size sets the loop's restored count of the epoch's batches
+    (all four counters, keeping the offset a checkpoint written mid-batch has)."""
+    dm = VIDITDataModule(train_root, image_size=32, val_ratio=0.5, batch_size=2)
+    current = _BatchProgress().current
+    current.ready = current.started = current.processed = 6
+    current.completed = 5
+    dm.trainer = SimpleNamespace(
+        fit_loop=SimpleNamespace(
+            epoch_loop=SimpleNamespace(batch_progress=SimpleNamespace(current=current))
+        )
+    )
+    dm._set_train_batches_done(2)
+    assert (current.ready, current.started, current.processed, current.completed) == (2, 2, 2, 1)
+
+
+def test_val_pairs_per_scene_below_one_names_its_key(train_root):
+    with pytest.raises(ValueError, match=r"^data\.val_pairs_per_scene must be >= 1, got 0$"):
+        VIDITDataModule(train_root, image_size=32, val_ratio=0.5, val_pairs_per_scene=0).setup()

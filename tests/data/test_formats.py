@@ -6,6 +6,8 @@ from PIL import Image
 from relight.data import DataFormatError, read_depth, read_image
 from relight.data.formats import depth_shape, image_size, write_depth
 
+from .vidit_factory import lose_header_brace
+
 
 @pytest.fixture
 def rgb_array():
@@ -147,3 +149,13 @@ def test_corrupt_npy(tmp_path):
     (tmp_path / "d.npy").write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(DataFormatError, match=r"d\.npy"):
         read_depth(tmp_path / "d.npy")
+
+
+@pytest.mark.parametrize("pickled", [False, True], ids=["plain", "dict"])
+def test_damaged_npy_header_names_the_file(tmp_path, pickled):
+    depth = np.zeros((4, 4), np.float32)
+    np.save(tmp_path / "d.npy", {"normalized_depth": depth} if pickled else depth)
+    lose_header_brace(tmp_path / "d.npy")
+    for read in (read_depth, depth_shape):
+        with pytest.raises(DataFormatError, match=r"d\.npy: truncated or damaged \.npy header"):
+            read(tmp_path / "d.npy")

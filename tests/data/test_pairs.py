@@ -81,3 +81,22 @@ def test_values_are_read_as_stored(tmp_path):
     item = PairsDataset(index_pairs(root), FileReader(None))[0]
     stored = np.load(root / "guide" / "Pair000.npy")
     assert torch.equal(item["guide_depth"][0], torch.from_numpy(stored))
+
+
+@pytest.mark.parametrize("require_depth", [True, False])
+def test_missing_input_names_the_file_not_drops_the_pair(tmp_path, require_depth):
+    root = write_pairs(tmp_path / "val", count=3)
+    (root / "input" / "Pair001.png").unlink()
+    with pytest.raises(DataFormatError, match=r"input/Pair001\.png: input of pair 'Pair001'") as e:
+        index_pairs(root, require_depth=require_depth)
+    assert e.value.path == root / "input" / "Pair001.png" and e.value.reason == "missing"
+
+
+def test_depth_files_alone_name_a_pair_only_when_depth_is_required(tmp_path):
+    root = write_pairs(tmp_path / "val", count=2)
+    for folder in ("input", "guide"):
+        (root / folder / "Pair001.png").unlink()  # Pair001: its depth files only
+    with pytest.raises(DataFormatError, match=r"input/Pair001\.png: input of pair 'Pair001'"):
+        index_pairs(root)
+    # relight-predict's folder mode: a .npy names no pair
+    assert [p.name for p in index_pairs(root, require_depth=False)] == ["Pair000"]

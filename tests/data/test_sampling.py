@@ -5,6 +5,7 @@ from torch.utils.data import DataLoader
 
 from relight.data import EpochSampler, GuideSampler, TripletDataset, index_vidit
 from relight.data.cache import FileReader
+from relight.data.loader import ResumableDataLoader
 
 from .vidit_factory import write_vidit
 
@@ -147,3 +148,65 @@ def test_epoch_sampler_shards_under_a_real_process_group(tmp_path):
         sampler.set_epoch(1)
         expected.append(list(sampler))
     assert shards == expected  # the process group's rank decides the shard
+
+
+def resumable(world: int, batch_size: int, rank: int = 0, done: int = 0, moved=None):
+    sampler = EpochSampler(96, seed=0, rank=rank, world_size=world)
+    return ResumableDataLoader(
+        list(range(96)),
+        batch_size=batch_size,
+        sampler=sampler,
+        batches_done=lambda: done,
+        set_batches_done=moved.append if moved is not None else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [((1, 4), (2, 4)), ((2, 4), (1, 4)), ((4, 2), (2, 4)), ((2, 3), (3, 2)), ((1, 4), (1, 8))],
+    ids=["1->2 ranks", "2->1 ranks", "4x2->2x4", "2x3->3x2", "batch 4->8"],
+)
+def test_resume_on_another_world_size_trains_each_item_once(before, after):
+    """Stopped after 4 batches per rank, resumed on (ranks, batch size) ``after``: every item
+    of the epoch is trained on once, and the training loop's batch count is converted."""
+    (world, batch_size), (new_world, new_batch_size) = before, after
+    trained = [
+        int(key)
+        for rank in range(world)
+        for batch in list(resumable(world, batch_size, rank))[:4]
+        for key in batch
+    ]
+    state = resumable(world, batch_size, done=4).state_dict()
+    assert state["world_size"] == world and state["batch_size"] == batch_size
+    rest, moved = [], []
+    for rank in range(new_world):
+        loader = resumable(new_world, new_batch_size, rank, moved=moved)
+        loader.load_state_dict(state)
+        batches = list(loader)
+        rest += [int(key) for batch in batches for key in batch]
+        assert len(batches) == len(loader) - moved[-1]  # the loop ends the epoch with the data
+    assert sorted(trained + rest) == list(range(96))
+    assert moved == [4 * world * batch_size // (new_world * new_batch_size)] * new_world
+
+
+def test_resume_at_a_position_the_new_world_size_cannot_reach_restarts_the_epoch():
+    state = resumable(1, 4, done=3).state_dict()  # 12 items: not a whole batch of 2 x 8
+    moved = []
+    loader = resumable(2, 8, moved=moved)
+    with pytest.warns(
+        UserWarning,
+        match=r"12 items .*1 rank\(s\) x batches of 4, now 2 x 8.*"
+        r"starts from its first item",
+    ):
+        loader.load_state_dict(state)
+    assert len([key for batch in loader for key in batch]) == 48 and moved == [0]
+
+
+def test_checkpoint_without_world_size_resumes_as_before():
+    state = resumable(2, 4, done=5).state_dict()
+    del state["world_size"]  # written before world sizes were saved
+    loader = resumable(2, 4, rank=1)
+    loader.load_state_dict(state)
+    assert [int(k) for b in loader for k in b] == [
+        int(k) for b in list(resumable(2, 4, rank=1))[5:] for k in b
+    ]

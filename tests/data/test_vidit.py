@@ -76,3 +76,15 @@ def test_split_explicit_and_ratio():
         split_scenes(range(10), val_scenes=[42])
     with pytest.raises(ValueError, match="no training scene"):
         split_scenes([1, 2], val_scenes=[1, 2])
+
+
+def test_scenes_of_another_size_are_refused_at_the_native_size(tmp_path):
+    write_vidit(tmp_path, scenes=(0, 1, 2), size=16, lightings=[(2500, "N"), (3500, "E")])
+    write_vidit(tmp_path, scenes=(3,), size=32, lightings=[(2500, "N"), (3500, "E")])
+    assert len(index_vidit(tmp_path)) == 4  # resized to data.image_size: fine
+    with pytest.raises(
+        DataFormatError,
+        match=r"Image003_2500_N\.png: scene Image003 is \(32, 32\) but 3 other scenes are "
+        r"\(16, 16\).*data\.image_size",
+    ):
+        index_vidit(tmp_path, one_size=True)

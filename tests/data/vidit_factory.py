@@ -68,3 +68,10 @@ def write_pairs(root: Path, count: int = 3, size: int = 32, target: bool = True)
                 root / "target" / f"{name}.png"
             )
     return root
+
+
+def lose_header_brace(path: Path) -> None:
+    """Damage a ``.npy`` header as a flipped byte does: its closing brace is lost."""
+    data = bytearray(path.read_bytes())
+    data[data.index(b"}")] = ord(" ")
+    path.write_bytes(bytes(data))

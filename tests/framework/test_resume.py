@@ -123,7 +123,14 @@ def test_checkpoint_holds_rng_and_sampler_position(train_cfg, tmp_path):
     cfg, _ = recorded(train_cfg, tmp_path / "a.jsonl", run="a", crash_at=5)
     checkpoint = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "step_0000003.ckpt")
     (loader,) = checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"]
-    assert loader == {"epoch": 0, "batches_done": 3, "batch_size": 2, "items": 16, "batches": 8}
+    assert loader == {
+        "epoch": 0,
+        "batches_done": 3,
+        "batch_size": 2,
+        "world_size": 1,
+        "items": 16,
+        "batches": 8,
+    }
     assert set(checkpoint["rng_states"]) >= {"python", "numpy", "torch"}
     assert isinstance(checkpoint["rng_states"]["torch"], torch.Tensor)
 

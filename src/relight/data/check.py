@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +39,11 @@ KINDS: dict[str, tuple[str, str]] = {
     "missing_depth": ("error", "a scene or a pair image without its depth file"),
     "missing_file": ("error", "a pair without its input, guide or ground-truth image"),
     "missing_lightings": ("warning", "a scene lacks lightings that the other scenes have"),
+    "mixed_sizes": (
+        "warning",
+        "a scene or pair of another size than most of its folder: an error at the native "
+        "size (data.image_size null), where a batch stacks items of one size",
+    ),
     "duplicate": ("warning", "two files for one item, a copy of a file, or identical bytes"),
     "stray": ("warning", "not part of the layout: training ignores it"),
     "format": ("warning", "not PNG data although the name ends in .png"),
@@ -177,6 +182,13 @@ def find_folders(
         raise DataFormatError(f"{root}: folder not found", root, "missing")
     if (layout := _layout(root)) is not None:
         return [DataFolder(root, layout, Path(gt_dir) if gt_dir and layout == "pairs" else None)]
+    if gt_dir is not None:
+        raise DataFormatError(
+            f"{root}: holds data folders, and a ground-truth folder ({gt_dir}) belongs to one "
+            "pairs folder: give that pairs folder with it (a pairs folder's <name>_gt beside "
+            "it is found without it)",
+            root,
+        )
     folders = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         layout = _layout(sub)
@@ -303,6 +315,30 @@ class _Plan:
         return _pair_sizes(self, results)
 
 
+def _odd_sizes(items: dict[str, list[Path]], results: dict[str, FileResult]) -> list[Problem]:
+    """Items (a scene's or a pair's files, by name) whose files agree on a size that is not
+    the folder's most common one; an item of mixed sizes is a ``size_mismatch`` already."""
+    sizes = {}
+    for name, paths in items.items():
+        shapes = {results[str(p)].shape for p in paths} - {None}
+        if len(shapes) == 1:
+            sizes[name] = (paths[0], shapes.pop())
+    counts = Counter(size for _, size in sizes.values())
+    if len(counts) < 2:
+        return []
+    common, count = counts.most_common(1)[0]
+    return [
+        Problem(
+            str(path),
+            "mixed_sizes",
+            f"{path}: {name} is {size} but {count} others of this folder are {common} (H, W): "
+            "training at the native size (data.image_size null) stops on it",
+        )
+        for name, (path, size) in sizes.items()
+        if size != common
+    ]
+
+
 def _plan(folder: DataFolder) -> _Plan:
     return _plan_train(folder) if folder.layout == "train" else _plan_pairs(folder)
 
@@ -388,7 +424,11 @@ def _stray(path: Path, layout_names: set[str], expected: str) -> Problem:
 
 
 def _scene_sizes(plan: _Plan, results: dict[str, FileResult]) -> list[Problem]:
-    problems = []
+    scene_files = {}
+    for sid, lights in sorted(plan.scenes.items()):
+        depth = [plan.depths[sid]] if sid in plan.depths else []
+        scene_files[f"scene Image{sid:03d}"] = [*lights.values(), *depth]
+    problems = _odd_sizes(scene_files, results)
     for sid, lights in sorted(plan.scenes.items()):
         depth = plan.depths.get(sid)
         expected = results[str(depth)].shape if depth is not None else None
@@ -501,7 +541,8 @@ def _plan_pairs(folder: DataFolder) -> _Plan:
 
 
 def _pair_sizes(plan: _Plan, results: dict[str, FileResult]) -> list[Problem]:
-    problems = []
+    pair_files = {f"pair '{name}'": list(files.values()) for name, files in plan.pairs.items()}
+    problems = _odd_sizes(pair_files, results)
     for name, files in sorted(plan.pairs.items()):
         shapes = {p: results[str(p)].shape for p in files.values() if results[str(p)].shape}
         if len(set(shapes.values())) > 1:

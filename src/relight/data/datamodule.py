@@ -173,6 +173,10 @@ class VIDITDataModule(L.LightningDataModule):
         if val_pairs is not None:
             self.val_set = PairsDataset(val_pairs, reader)
         else:
+            if self.val_pairs_per_scene < 1:
+                raise ValueError(
+                    f"data.val_pairs_per_scene must be >= 1, got {self.val_pairs_per_scene}"
+                )
             val_sampler = GuideSampler(
                 self.scenes,
                 self.val_ids,
@@ -241,6 +245,7 @@ class VIDITDataModule(L.LightningDataModule):
             self.root,
             allow_pickle=self.allow_pickle,
             tolerate_unreadable=self.on_bad_item is BadItemPolicy.skip,
+            one_size=self.image_size is None,
         )
 
     def _pairs(self, folder: Path | None, gt_dir: Path | None) -> list[PairFiles] | None:
@@ -321,6 +326,7 @@ class VIDITDataModule(L.LightningDataModule):
             seed=self.seed,
             loader=ResumableDataLoader,
             batches_done=self._train_batches_done,
+            set_batches_done=self._set_train_batches_done,
         )
 
     def _train_batches_done(self) -> int:
@@ -328,6 +334,17 @@ class VIDITDataModule(L.LightningDataModule):
         if trainer is None:
             return 0
         return trainer.fit_loop.epoch_loop.batch_progress.current.processed
+
+    def _set_train_batches_done(self, done: int) -> None:
+        """Move the restored count of the epoch's batches (a resume that converted the
+        position or restarted the epoch), keeping its counters' offsets to each other."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return
+        current = trainer.fit_loop.epoch_loop.batch_progress.current
+        shift = done - current.processed
+        for counter in ("ready", "started", "processed", "completed"):
+            setattr(current, counter, getattr(current, counter) + shift)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False, seed=self.seed)

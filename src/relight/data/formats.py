@@ -21,6 +21,7 @@ Every failure is a :class:`DataFormatError` naming the file and what is wrong.
 from __future__ import annotations
 
 import os
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -183,6 +184,17 @@ def _check_depth_array(array: object, path: Path) -> np.ndarray:
     return array
 
 
+def _load_plain_npy(path: Path, **kwargs: object) -> np.ndarray:
+    """``np.load(path, allow_pickle=False)``; a damaged header (a brace or quote lost makes
+    numpy's parser raise tokenize or syntax errors) is a :class:`DataFormatError`."""
+    try:
+        return np.load(path, allow_pickle=False, **kwargs)
+    except (tokenize.TokenError, SyntaxError) as error:
+        raise DataFormatError(
+            f"{path}: truncated or damaged .npy header ({error})", path, "truncated"
+        ) from error
+
+
 def _load_npy(path: Path, allow_pickle: bool) -> object:
     with open(path, "rb") as handle:
         head = handle.read(len(NPY_MAGIC))
@@ -193,7 +205,9 @@ def _load_npy(path: Path, allow_pickle: bool) -> object:
             "unreadable",
         )
     try:
-        return np.load(path, allow_pickle=False)
+        return _load_plain_npy(path)
+    except DataFormatError:
+        raise
     except ValueError as error:
         if "pickle" not in str(error).lower():
             raise DataFormatError(
@@ -262,7 +276,9 @@ def depth_shape(path: PathLike, allow_pickle: bool = True) -> tuple[int, int]:
     check_file(path, "depth")
     if path.suffix.lower() == ".npy":
         try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            array = _load_plain_npy(path, mmap_mode="r")
+        except DataFormatError:
+            raise
         except ValueError:
             return tuple(read_depth(path, allow_pickle).shape)  # pickled dict
         except (OSError, EOFError) as error:

@@ -39,7 +39,10 @@ def index_pairs(
     require_depth: bool = True,
 ) -> list[PairFiles]:
     """List the pairs of a pairs folder, checking every file exists (and sizes agree);
-    ``require_depth=False`` lets depth files be missing (``None`` in the pair)."""
+    ``require_depth=False`` lets depth files be missing (``None`` in the pair). A pair is
+    named by any of its ``input/`` or ``guide/`` files (``.png``, and ``.npy`` unless
+    ``require_depth=False``), as ``relight-data check`` names them: one file missing is a
+    :class:`DataFormatError` naming it, never a pair left out."""
     root = Path(pairs_dir)
     input_dir, guide_dir = root / "input", root / "guide"
     for folder in (root, input_dir, guide_dir):
@@ -51,7 +54,16 @@ def index_pairs(
     if gt_dir is not None and not target_dir.is_dir():
         raise DataFormatError(f"{target_dir}: ground-truth folder not found")
     has_target = target_dir.is_dir()
-    names = sorted(p.stem for p in input_dir.glob("*.png"))
+    # a pair is named by any of its files, so one whose input is lost is an error, not gone
+    suffixes = (".png", ".npy") if require_depth else (".png",)
+    names = sorted(
+        {
+            p.stem
+            for folder in (input_dir, guide_dir)
+            for s in suffixes
+            for p in folder.glob(f"*{s}")
+        }
+    )
     if not names:
         raise DataFormatError(f"{input_dir}: no .png inputs; a pairs folder holds {PAIR_EXPECTED}")
     pairs = []
@@ -69,7 +81,9 @@ def index_pairs(
                 files[role] = None
             elif not path.is_file():
                 raise DataFormatError(
-                    f"{path}: {role.replace('_', ' ')} of pair '{name}' is missing"
+                    f"{path}: {role.replace('_', ' ')} of pair '{name}' is missing",
+                    path,
+                    "missing",
                 )
         pair = PairFiles(name=name, target=files.pop("target", None), **files)
         if check_sizes:

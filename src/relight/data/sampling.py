@@ -187,6 +187,11 @@ class EpochSampler(Sampler[int]):
             return torch.distributed.get_rank(), torch.distributed.get_world_size()
         return 0, 1
 
+    @property
+    def world_size(self) -> int:
+        """How many ranks share each epoch."""
+        return self._dist()[1]
+
     def __len__(self) -> int:
         _, world = self._dist()
         return -(-self.length // world)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,12 +81,15 @@ def index_vidit(
     check_sizes: bool = True,
     allow_pickle: bool = True,
     tolerate_unreadable: bool = False,
+    one_size: bool = False,
 ) -> dict[int, Scene]:
     """Index a track-2 train folder: scene id -> :class:`Scene`.
 
     Raises :class:`DataFormatError` (naming the file or pattern) for a missing folder, a
     folder without matching files, a scene without depth and, with ``check_sizes``, an
-    image whose size differs from its scene's depth. Scenes with fewer than 40 lightings
+    image whose size differs from its scene's depth, or, with ``one_size`` too (training at
+    the native size: a batch stacks scenes), a scene whose size differs from the folder's
+    most common one. Scenes with fewer than 40 lightings
     are fine; a depth file without images is ignored with a warning. With
     ``tolerate_unreadable``, a file whose header cannot be read stays in the index
     unchecked (reading it later fails, and the ``skip`` policy replaces its items).
@@ -119,12 +123,20 @@ def index_vidit(
         for sid, images in sorted(scenes_images.items())
     }
     if check_sizes:
-        for scene in scenes.values():
-            _check_scene_sizes(scene, allow_pickle, tolerate_unreadable)
+        sizes = {
+            sid: _check_scene_sizes(scene, allow_pickle, tolerate_unreadable)
+            for sid, scene in scenes.items()
+        }
+        if one_size:
+            _check_one_size(scenes, sizes)
     return scenes
 
 
-def _check_scene_sizes(scene: Scene, allow_pickle: bool, tolerate_unreadable: bool) -> None:
+def _check_scene_sizes(
+    scene: Scene, allow_pickle: bool, tolerate_unreadable: bool
+) -> tuple[int, int] | None:
+    """The scene's (H, W), checked against its depth (``None`` when nothing is readable)."""
+
     def size(read, path: Path) -> tuple[int, int] | None:
         try:
             return read(path)
@@ -134,6 +146,7 @@ def _check_scene_sizes(scene: Scene, allow_pickle: bool, tolerate_unreadable: bo
             raise
 
     expected = size(lambda p: depth_shape(p, allow_pickle), scene.depth)
+    readable = []
     for path in scene.images.values():
         found = size(image_size, path)
         if expected is not None and found is not None and found != expected:
@@ -141,6 +154,26 @@ def _check_scene_sizes(scene: Scene, allow_pickle: bool, tolerate_unreadable: bo
                 f"{path}: image is {found} but its depth {scene.depth.name} is {expected} (H, W)",
                 path,
             )
+        readable += [found] if found is not None else []
+    return expected if expected is not None else next(iter(readable), None)
+
+
+def _check_one_size(scenes: dict[int, Scene], sizes: dict[int, tuple[int, int] | None]) -> None:
+    known = {sid: size for sid, size in sizes.items() if size is not None}
+    counts = Counter(known.values())
+    if len(counts) < 2:
+        return
+    common, count = counts.most_common(1)[0]
+    odd = [sid for sid, size in known.items() if size != common]
+    scene = scenes[odd[0]]
+    path = next(iter(scene.images.values()))
+    raise DataFormatError(
+        f"{path}: scene {scene.name} is {known[odd[0]]} but {count} other scenes are {common} "
+        f"(H, W; {len(odd)} scene(s) differ). At the native size (data.image_size=null) a "
+        "batch stacks scenes of one size: set data.image_size to resize them, or remove the "
+        "odd scenes",
+        path,
+    )
 
 
 def split_scenes(
