@@ -81,3 +81,25 @@ class BarRecorder(L.Callback):
         bar = {k: v for k, v in trainer.progress_bar_metrics.items()}
         with open(self.path, "a") as handle:
             handle.write(json.dumps({"batch": trainer.global_step, "bar": bar}) + "\n")
+
+
+class ScriptedScores(L.Callback):
+    """Makes each epoch's validation report ``ssim`` (and ``mps``) = ``scores[epoch]``,
+    e.g. an epoch that does not improve; the sanity check keeps its real scores."""
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores = list(scores)
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        import torch
+
+        metrics, real = module.val_metrics, type(module.val_metrics).compute
+        score = None if trainer.sanity_checking else self.scores[trainer.current_epoch]
+
+        def compute() -> dict[str, Any]:
+            values = real(metrics)
+            if score is not None:
+                values = {**values, "ssim": torch.tensor(score), "mps": torch.tensor(score)}
+            return values
+
+        metrics.compute = compute

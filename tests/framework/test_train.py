@@ -73,6 +73,28 @@ def test_train_test_evaluate_and_stable_paths(train_cfg, tiny_data, tmp_path, ca
     assert config["encoder_weights"] == "none" and not net.config.global_residual
 
 
+def test_last_checkpoint_is_the_newest_state_whether_or_not_the_score_improved(train_cfg):
+    """Epoch 1 scores below epoch 0. Lightning's save_last wrote last.ckpt only with a new
+    best, so a killed run resumed from the last improvement and trained the epochs after it
+    again."""
+    cfg = train_cfg(
+        "trainer.max_epochs=2",
+        "evaluate=false",
+        "+callbacks.scripted._target_=tests.framework.recorder.ScriptedScores",
+        "+callbacks.scripted.scores=[0.9,0.5]",
+    )
+    train(cfg)
+    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    last = read_checkpoint(folder / "last.ckpt")
+    assert (last["epoch"], last["global_step"]) == (1, 4)
+    assert (folder / "best.ckpt").resolve().name == "epoch_000.ckpt"
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == [
+        "best.ckpt",
+        "epoch_000.ckpt",
+        "last.ckpt",
+    ]
+
+
 def test_resume_continues_the_epoch_count(train_cfg):
     first = train_cfg("trainer.max_epochs=1", "run_name=resumable", run="first")
     train(first)
