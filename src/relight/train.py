@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from relight.checkpoints import (
     FINISHED,
     RESUMED,
+    RESUMED_BY,
     AtomicCheckpointIO,
     close_run,
     net_from_checkpoint,
@@ -119,7 +120,7 @@ def _record_wandb_id(loggers: list[Any], output_dir: Path) -> None:
 @rank_zero_only
 def _mark_resumed(ckpt_path: str, output_dir: Path) -> None:
     """The next auto_resume continues from this run, not from the one it resumes."""
-    close_run(Path(ckpt_path).parents[1], RESUMED, f"resumed by {output_dir}\n")
+    close_run(Path(ckpt_path).parents[1], RESUMED, f"{RESUMED_BY}{output_dir}\n")
 
 
 @rank_zero_only

@@ -96,6 +96,20 @@ def test_crashed_run_resumes_with_the_same_data_and_weights(
     assert last["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 16
 
 
+def test_a_resumed_run_killed_before_its_first_checkpoint_is_resumed_again(train_cfg, tmp_path):
+    """a is killed before step 5 (newest checkpoint: step 3); b resumes it and is killed
+    before step 5 too, without a checkpoint of its own; c resumes from a's step 3 again (a's
+    RESUMED marker, written when b started, once closed a: c started over from step 1)."""
+    a, _ = recorded(train_cfg, tmp_path / "a.jsonl", run="a", crash_at=5)
+    b, _ = recorded(train_cfg, tmp_path / "b.jsonl", run="b", crash_at=5)
+    assert [r["step"] for r in read_records(tmp_path / "b.jsonl")] == [4, 5]
+    assert not list((Path(b.paths.output_dir) / "checkpoints").glob("*.ckpt"))
+    c, _ = recorded(train_cfg, tmp_path / "c.jsonl", run="c")
+    assert read_records(tmp_path / "c.jsonl")[0]["step"] == 4
+    marker = (Path(a.paths.output_dir) / RESUMED).read_text().strip()
+    assert marker == f"resumed by {c.paths.output_dir}"
+
+
 def test_a_finished_run_is_not_resumed(train_cfg):
     first = train(train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false", run="a"))
     cfg = train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false", run="b")

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,14 @@ REPO = Path(__file__).resolve().parents[2]  # importable test callbacks (tests.f
 
 
 def run_cli(
-    args: list[str], cwd: Path, timeout: int = 600, env: dict[str, str] | None = None
+    args: list[str],
+    cwd: Path,
+    timeout: int = 600,
+    env: dict[str, str] | None = None,
+    succeed: bool = True,
 ) -> subprocess.CompletedProcess:
     """Run ``relight-train`` like a user does, from ``cwd`` (logs go below it), in ``env``
-    (default: the tests' environment)."""
+    (default: the tests' environment); it must exit 0, or fail when not ``succeed``."""
     env = dict(os.environ if env is None else env)
     # the tests' modules importable, before what the caller's PYTHONPATH names
     path = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -33,7 +38,7 @@ def run_cli(
     result = subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    assert (result.returncode == 0) == succeed, result.stdout[-3000:] + result.stderr[-6000:]
     return result
 
 
@@ -116,6 +121,44 @@ def test_ddp_two_cpu_processes(tiny_data, tmp_path):
 
     checkpoint = torch.load(runs[0], map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == 1 and checkpoint["epoch"] == 0
+
+
+def test_a_run_resumed_on_two_ranks_trains_each_item_once(tiny_data, tmp_path):
+    """One process, 16 items an epoch in batches of 2, killed before step 7 (newest
+    checkpoint: step 6, 12 items done); the same command with trainer=ddp_cpu resumes on
+    two gloo ranks: the 12 items are 3 of the new global batches of 4, so the ranks train
+    the 4 items left, then the next epoch: the items of a run that never stopped. (The
+    second rank once found the run marked resumed and started from scratch, and the DDP
+    run hung; the position counted one process's batches.)"""
+    epoch = [
+        "data.samples_per_scene=4",
+        "data.image_size=48",
+        "trainer.limit_train_batches=1.0",
+        "trainer.max_epochs=2",
+        "callbacks.step_checkpoint.every_n_train_steps=3",
+    ]
+
+    def recorded(label: str, run_name: str, *extra: str, succeed: bool = True) -> list[dict]:
+        log = tmp_path / f"{label}.jsonl"
+        recorder = [
+            "+callbacks.recorder._target_=tests.framework.recorder.StepRecorder",
+            f"+callbacks.recorder.path={log}",
+        ]
+        command = [f"run_name={run_name}", *data_args(tiny_data), *TINY, *NO_EXTRAS, *epoch]
+        run_cli([*command, *recorder, *extra], tmp_path, succeed=succeed)
+        return read_records(log)
+
+    def names(records: list[dict], epoch: int) -> Counter:
+        return Counter(name for r in records if r["epoch"] == epoch for name in r["names"])
+
+    reference = recorded("reference", "never_stopped")
+    before = recorded("crashed", "grow", "+callbacks.recorder.crash_at_step=7", succeed=False)
+    assert [r["step"] for r in before] == list(range(1, 8))
+    after = recorded("resumed", "grow", "trainer=ddp_cpu")
+    assert {r["world_size"] for r in after} == {2}
+    assert [r["step"] for r in after if r["epoch"] == 0] == [7, 7]  # one step on each rank
+    assert names(before[:6], 0) + names(after, 0) == names(reference, 0)
+    assert names(after, 1) == names(reference, 1)
 
 
 def test_submitit_local_sweep(tiny_data, tmp_path):

@@ -89,11 +89,27 @@ def newest_complete_checkpoint(
 FINISHED, RESUMED = "FINISHED", "RESUMED"
 
 
+#: What a :data:`RESUMED` marker says, before the folder of the run that resumed it.
+RESUMED_BY = "resumed by "
+
+
 def close_run(run_dir: Path, marker: str, text: str = "") -> None:
     """Mark a run folder as finished, or as resumed by another run (``text`` says which)."""
     (Path(run_dir) / marker).write_text(text)
 
 
 def run_closed(run_dir: Path) -> bool:
-    """Whether a run folder finished or was resumed by a later run."""
-    return (run_dir / FINISHED).exists() or (run_dir / RESUMED).exists()
+    """Whether a run folder finished, or was resumed by a later run that has written a
+    checkpoint of its own. Until it has, the run stays resumable: the other ranks of a
+    DDP run resolve the same checkpoint as the first, and a resumed run killed again before
+    its first checkpoint is resumed from the same place again."""
+    if (run_dir / FINISHED).exists():
+        return True
+    marker = run_dir / RESUMED
+    if not marker.exists():
+        return False
+    text = marker.read_text().strip()
+    if not text.startswith(RESUMED_BY):
+        return True  # a marker of another form: closed, as markers always were
+    resumer = Path(text.removeprefix(RESUMED_BY)) / "checkpoints"
+    return newest_complete_checkpoint(resumer, list(RESUMABLE)) is not None
