@@ -59,6 +59,9 @@ def start(tmp_path: Path) -> subprocess.Popen:
         WANDB_SILENT="true",
         PYTHONPATH=str(Path(__file__).resolve().parents[2]),  # the test callback
     )
+    # each run its own W&B service: an earlier test in this process may have started one
+    # (its address is inherited), where the killed run's id would stay "in use"
+    env.pop("WANDB_SERVICE", None)
     log = open(tmp_path / "output.txt", "a")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(command(tmp_path), cwd=tmp_path, env=env, stdout=log, stderr=log)
 
