@@ -237,8 +237,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if cfg.test and not separate_test:  # the test set is the validation set
                 tests = {f"test/{k}": v for k, v in evaluations["eval"].items()}
                 metrics.update(tests)
-                for logger in loggers:
+                for logger in loggers:  # finalized by fit: written out again
                     logger.log_metrics(tests, step=trainer.global_step)
+                    logger.save()
             for folder in evaluations:
                 log_evaluation(loggers, output_dir / folder, trainer.global_step)
     _print_paths(output_dir, best)

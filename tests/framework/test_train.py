@@ -67,6 +67,8 @@ def test_train_test_evaluate_and_stable_paths(train_cfg, tiny_data, tmp_path, ca
     assert list((run / "panels").glob("epoch_000.png"))
     rows = read_metrics_csv(run)
     assert any(r.get("train/loss") for r in rows) and any(r.get("val/mps") for r in rows)
+    (tested,) = [r for r in rows if r.get("test/psnr")]  # logged after fit finalized the CSV
+    assert float(tested["test/psnr"]) == pytest.approx(metrics["test/psnr"])
     state = read_checkpoint(best)["state_dict"]
     assert all(k.startswith("net.") for k in state)  # no frozen VGG/LPIPS copies
     net, config = net_from_checkpoint(best)
