@@ -99,6 +99,29 @@ def test_multirun_ablation_then_report(tiny_data, tmp_path):
     assert "| 1 | no_attention |" in (sweep / "ablation.md").read_text()
 
 
+def test_a_failed_job_does_not_stop_the_sweep(tiny_data, tmp_path):
+    """Job 0 fails with an expected error (a checkpoint that does not exist), job 1 still
+    trains, and the sweep reports the failure at its end. (Expected errors ended the
+    process with SystemExit, which Hydra's launcher does not catch: job 1 never ran.)"""
+    result = run_cli(
+        [
+            "-m",
+            "run_name=partly",
+            "ckpt_path=/nonexistent/last.ckpt,null",
+            *data_args(tiny_data),
+            *TINY,
+            *NO_EXTRAS,
+        ],
+        tmp_path,
+        succeed=False,
+    )
+    assert "checkpoint not found: /nonexistent/last.ckpt" in result.stderr
+    jobs = sorted(newest_multirun(tmp_path).glob("*_partly_*"))
+    assert [job.name.split("_")[0] for job in jobs] == ["0", "1"]
+    assert not list(jobs[0].glob("checkpoints/*.ckpt"))
+    assert (jobs[1] / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_ddp_two_cpu_processes(tiny_data, tmp_path):
     """trainer=ddp_cpu (last, so TINY's trainer=cpu does not win): two gloo ranks train on
     different items, and the 4 items of an epoch make one step per rank (one process with

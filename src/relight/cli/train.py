@@ -12,7 +12,7 @@ from relight.cli.errors import console_script
 from relight.cli.validation import run_hydra_app
 from relight.config import register_configs
 from relight.paths import config_dir
-from relight.train import train
+from relight.train import sweep_dir, train
 
 log = logging.getLogger("relight.train")
 DESCRIPTION = (
@@ -35,7 +35,7 @@ def main(cfg: DictConfig) -> float | None:
     if cfg.extras.get("print_config"):
         log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=False))
     try:
-        metrics = console_script("relight-train")(train)(cfg)
+        metrics = run_train(cfg)
     finally:
         close_wandb()
     name = cfg.get("optimized_metric")
@@ -44,6 +44,16 @@ def main(cfg: DictConfig) -> float | None:
     if name not in metrics:
         raise KeyError(f"optimized_metric '{name}' was not logged; logged: {sorted(metrics)}")
     return metrics[name]
+
+
+def run_train(cfg: DictConfig) -> dict[str, float]:
+    """:func:`relight.train.train`. A single run's expected failure ends in one line
+    (:func:`relight.cli.errors.console_script`); a sweep job's is raised as it is, so that
+    Hydra's launcher records the job as failed and runs the others (the sweep fails at its
+    end), and Optuna counts a failed trial (``hydra.sweeper.max_failure_rate``)."""
+    if sweep_dir() is not None:
+        return train(cfg)
+    return console_script("relight-train")(train)(cfg)
 
 
 def cli() -> None:
