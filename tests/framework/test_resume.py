@@ -110,6 +110,50 @@ def test_a_resumed_run_killed_before_its_first_checkpoint_is_resumed_again(train
     assert marker == f"resumed by {c.paths.output_dir}"
 
 
+def test_the_best_epoch_before_a_resume_stays_the_best(train_cfg, tmp_path):
+    """Scores 0.9, 0.5, then a crash, then 0.6: the resumed run's best is still epoch 0,
+    whose file it carries (Lightning forgot the best score when the run folder changed, and
+    best.ckpt, test and evaluation were epoch 2)."""
+    scores = [
+        "trainer.max_epochs=3",
+        "evaluate=false",
+        "+callbacks.scripted._target_=tests.framework.recorder.ScriptedScores",
+        "+callbacks.scripted.scores=[0.9,0.5,0.6]",
+        "+callbacks.recorder._target_=tests.framework.recorder.StepRecorder",
+    ]
+    crashed = train_cfg(
+        *scores,
+        f"+callbacks.recorder.path={tmp_path / 'a.jsonl'}",
+        "+callbacks.recorder.crash_at_step=4",
+        run="a",
+    )
+    with pytest.raises(SimulatedCrash):
+        train(crashed)
+    resumed = train_cfg(*scores, f"+callbacks.recorder.path={tmp_path / 'b.jsonl'}", run="b")
+    metrics = train(resumed)
+    folder = Path(resumed.paths.output_dir) / "checkpoints"
+    best = (folder / "best.ckpt").resolve()
+    assert best == folder / "epoch_000.ckpt"
+    original = Path(crashed.paths.output_dir) / "checkpoints" / "epoch_000.ckpt"
+    assert best.read_bytes() == original.read_bytes()
+    assert read_checkpoint(best)["global_step"] == 2
+    assert metrics["val/ssim_best"] == pytest.approx(0.9)
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == [
+        "best.ckpt",
+        "epoch_000.ckpt",
+        "last.ckpt",
+    ]
+
+
+def test_checkpoints_of_either_checkpoint_class_resume_with_the_other():
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from relight.checkpoints.best import BestCheckpoint
+
+    settings = {"monitor": "val/mps", "mode": "max", "save_top_k": 1}
+    assert BestCheckpoint(**settings).state_key == ModelCheckpoint(**settings).state_key
+
+
 def test_a_finished_run_is_not_resumed(train_cfg):
     first = train(train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false", run="a"))
     cfg = train_cfg("trainer.max_epochs=1", "evaluate=false", "test=false", run="b")
