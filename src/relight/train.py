@@ -31,6 +31,7 @@ from relight.checkpoints import (
     close_run,
     net_from_checkpoint,
     resolve_ckpt_path,
+    write_run_key,
 )
 from relight.config import check_float32_precision, check_targets
 from relight.devices import pick_device
@@ -202,6 +203,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     model: L.LightningModule = instantiate(cfg.model)  # the network, its loss, optimiser, ...
     ckpt_path = resolve_ckpt_path(cfg)
+    write_run_key(cfg, output_dir)  # what a later auto_resume compares
     callbacks = instantiate_callbacks(cfg.get("callbacks"), model.selection_metric)
     loggers = instantiate_loggers(cfg.get("logger"), ckpt_path, ablation_switches(cfg))
     # objects go to the Trainer directly: through instantiate they would become a ListConfig

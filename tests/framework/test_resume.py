@@ -1,6 +1,7 @@
 """Crash-safe training: a run stopped mid-epoch continues exactly where it stopped."""
 
 import csv
+import logging
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,25 @@ def test_checkpoints_of_either_checkpoint_class_resume_with_the_other():
 
     settings = {"monitor": "val/mps", "mode": "max", "save_top_k": 1}
     assert BestCheckpoint(**settings).state_key == ModelCheckpoint(**settings).state_key
+
+
+def test_a_run_that_trained_something_else_is_not_resumed(train_cfg, tmp_path, caplog):
+    """Sweep jobs share run name and variant: a job of another learning rate once resumed a
+    crashed one, and trained on with its optimiser state. Now only a run of the same model,
+    loss, data and seed is resumed; loader knobs may differ."""
+    a, _ = recorded(
+        train_cfg, tmp_path / "a.jsonl", "model.optimizer.lr=0.001", run="a", crash_at=5
+    )
+    assert (Path(a.paths.output_dir) / "run_key.json").is_file()
+    with caplog.at_level(logging.INFO, logger="relight.checkpoints.resume"):
+        recorded(train_cfg, tmp_path / "b.jsonl", "model.optimizer.lr=0.002", run="b")
+    assert read_records(tmp_path / "b.jsonl")[0]["step"] == 1  # a fresh run
+    assert f"not resuming {a.paths.output_dir}: it trained something else" in caplog.text
+    assert "model.optimizer.lr: 0.001 there, 0.002 here" in caplog.text
+    recorded(
+        train_cfg, tmp_path / "c.jsonl", "model.optimizer.lr=0.001", "data.num_workers=1", run="c"
+    )
+    assert read_records(tmp_path / "c.jsonl")[0]["step"] == 4  # a's step 3, then on
 
 
 def test_a_finished_run_is_not_resumed(train_cfg):

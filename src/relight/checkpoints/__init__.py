@@ -24,6 +24,8 @@ from relight.checkpoints.resume import (
     newest_complete_checkpoint,
     resolve_ckpt_path,
     run_closed,
+    run_key,
+    write_run_key,
 )
 from relight.checkpoints.rng import rng_states, set_rng_states
 from relight.lazy_exports import lazy_exports
@@ -57,5 +59,7 @@ __all__ = [
     "resolve_ckpt_path",
     "rng_states",
     "run_closed",
+    "run_key",
+    "write_run_key",
     "set_rng_states",
 ]

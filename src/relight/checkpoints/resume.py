@@ -7,12 +7,15 @@ its zip index, reported, and the previous one is used.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from relight.files import atomic_write
 from relight.models.weight_files import torch_file_problem
 
 log = logging.getLogger(__name__)
@@ -26,7 +29,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     """``ckpt_path``: ``null``, a file, or ``last``: the newest complete checkpoint of the
     same run name and variant, from single runs or sweep jobs. ``auto_resume`` resumes the
     newest run of that name and variant that neither finished nor was resumed already (a
-    crashed or killed run), and starts fresh when there is none. A checkpoint truncated by
+    crashed or killed run) and trained the same thing (:func:`run_key`: a sweep's jobs
+    share name and variant), and starts fresh when there is none. A checkpoint truncated by
     a crash is skipped (with a warning) for the previous one."""
     root = Path(cfg.paths.log_dir) / cfg.task_name
     folders = [
@@ -35,8 +39,13 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     ]
     patterns = [f"{folder}/{name}" for folder in folders for name in RESUMABLE]
     if cfg.ckpt_path == "last" or (cfg.ckpt_path is None and cfg.auto_resume):
+        automatic = cfg.ckpt_path is None
         found = newest_complete_checkpoint(
-            root, patterns, exclude=Path(cfg.paths.output_dir), skip_closed=cfg.ckpt_path is None
+            root,
+            patterns,
+            exclude=Path(cfg.paths.output_dir),
+            skip_closed=automatic,
+            key=run_key(cfg) if automatic else None,
         )
         if found is None and cfg.ckpt_path == "last":
             raise FileNotFoundError(
@@ -58,14 +67,18 @@ def checkpoint_problem(path: Path) -> str | None:
 
 
 def newest_complete_checkpoint(
-    root: Path, patterns: list[str], exclude: Path | None = None, skip_closed: bool = False
+    root: Path,
+    patterns: list[str],
+    exclude: Path | None = None,
+    skip_closed: bool = False,
+    key: dict[str, Any] | None = None,
 ) -> Path | None:
     """The most recent complete checkpoint matching any glob pattern under ``root``.
 
     Files inside ``exclude`` (the current run's folder) are ignored, and with
     ``skip_closed`` so are runs that finished or were already resumed (see
-    :func:`close_run`). A truncated file is reported with a warning and the next older
-    checkpoint is taken instead.
+    :func:`close_run`), and with ``key`` runs whose :func:`run_key` differs. A truncated
+    file is reported with a warning and the next older checkpoint is taken instead.
     """
     found = {p.resolve() for pattern in patterns for p in root.glob(pattern)}  # latest/ links
     candidates = [
@@ -73,6 +86,7 @@ def newest_complete_checkpoint(
         for p in found
         if (exclude is None or exclude.resolve() not in p.parents)
         and not (skip_closed and run_closed(p.parents[1]))
+        and (key is None or same_run_key(p.parents[1], key))
     ]
     for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
         problem = checkpoint_problem(path)
@@ -113,3 +127,57 @@ def run_closed(run_dir: Path) -> bool:
         return True  # a marker of another form: closed, as markers always were
     resumer = Path(text.removeprefix(RESUMED_BY)) / "checkpoints"
     return newest_complete_checkpoint(resumer, list(RESUMABLE)) is not None
+
+
+#: The config sections that say what a run trains. ``auto_resume`` continues a run only when
+#: they are the same: the jobs of a sweep (over ``model.optimizer.lr``, ``seed``, a loss
+#: weight) share their run name and variant, and one must not continue another.
+RUN_KEY_SECTIONS = ("model", "loss", "data", "seed")
+#: ``data`` keys that change how items are loaded, not which: left out of the key.
+LOADER_KEYS = ("num_workers", "pin_memory", "persistent_workers", "prefetch_factor")
+#: The file in a run folder that holds its :func:`run_key`.
+RUN_KEY_FILE = "run_key.json"
+
+
+def run_key(cfg: DictConfig) -> dict[str, Any]:
+    """What the run trains: :data:`RUN_KEY_SECTIONS` of ``cfg``, resolved, loader knobs out."""
+    key = {}
+    for section in RUN_KEY_SECTIONS:
+        value = cfg.get(section)
+        key[section] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    if isinstance(key.get("data"), dict):
+        key["data"] = {k: v for k, v in key["data"].items() if k not in LOADER_KEYS}
+    return json.loads(json.dumps(key, default=str))  # as it reads back from the file
+
+
+def write_run_key(cfg: DictConfig, run_dir: Path) -> None:
+    """Record the run's :func:`run_key` in its folder, for later resumes to compare."""
+    text = json.dumps(run_key(cfg), indent=1, sort_keys=True)
+    atomic_write(Path(run_dir) / RUN_KEY_FILE, lambda tmp: tmp.write_text(text))
+
+
+def same_run_key(run_dir: Path, key: dict[str, Any]) -> bool:
+    """Whether the run in ``run_dir`` trained what ``key`` says (a run folder from before
+    run keys were written counts as the same); a different one is logged with what differs."""
+    path = Path(run_dir) / RUN_KEY_FILE
+    if not path.is_file():
+        return True
+    theirs = json.loads(path.read_text())
+    if theirs == key:
+        return True
+    mine, other = flatten(key), flatten(theirs)
+    differences = sorted(k for k in mine.keys() | other.keys() if mine.get(k) != other.get(k))
+    shown = ", ".join(f"{k}: {other.get(k)!r} there, {mine.get(k)!r} here" for k in differences[:3])
+    more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
+    log.info("not resuming %s: it trained something else (%s%s)", run_dir, shown, more)
+    return False
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    flat: dict[str, Any] = {}
+    for name, value in tree.items():
+        flat.update(flatten(value, f"{prefix}.{name}" if prefix else str(name)))
+    return flat
