@@ -209,6 +209,20 @@ def test_damaged_npy_header_is_reported_not_raised(tmp_path):
         index_vidit(root)
 
 
+def test_a_lighting_that_is_not_vidits_is_its_own_problem(tmp_path):
+    """A typo'd name is reported as such, not as a lighting every other scene lacks."""
+    root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    shutil.copy(root / "Image001_2500_N.png", root / "Image001_4550_N.png")
+    report = check_folders([DataFolder(root, "train")], workers=0, progress=False)
+    assert [(Path(p.path).name, p.kind, p.severity) for p in report.problems] == [
+        ("Image001_4550_N.png", "unknown_lighting", "error")
+    ]
+    assert (
+        "lighting '4550_N' is not one of VIDIT's 40 (temperatures 2500"
+        in report.problems[0].message
+    )
+
+
 def test_scenes_and_pairs_of_another_size_are_listed(tmp_path):
     root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
     write_vidit(root, scenes=(3,), size=32, lightings=LIGHTS)

@@ -139,6 +139,18 @@ def test_bad_data_fails_at_setup(tmp_path):
         VIDITDataModule(root, val_scenes=[0]).setup("fit")
 
 
+@pytest.mark.parametrize("verify", [False, True])
+def test_setup_refuses_a_lighting_that_is_not_vidits(train_root, verify):
+    (train_root / "Image002_2500_N.png").rename(train_root / "Image002_4550_N.png")
+    """Under skip too, and by data.verify (prepare_data) as by setup."""
+    dm = VIDITDataModule(
+        train_root, image_size=32, val_scenes=[0], on_bad_item="skip", verify=verify
+    )
+    with pytest.raises(DataFormatError, match=r"Image002_4550_N\.png: lighting '4550_N' is not"):
+        dm.prepare_data()
+        dm.setup("fit")
+
+
 def test_truncated_png_at_load_time_names_the_file(tmp_path):
     root = write_vidit(tmp_path / "train", scenes=range(4), lightings=LIGHTS, size=32)
     path = root / "Image001_3500_E.png"

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from relight.data.formats import DataFormatError, open_image, read_depth
 from relight.data.pairs import PAIR_EXPECTED
-from relight.data.vidit import EXPECTED, Lighting, list_train_folder
+from relight.data.vidit import EXPECTED, Lighting, list_train_folder, unknown_lighting_message
 from relight.files import byte_size
 
 #: Every kind of problem: its severity and what it means.
@@ -38,6 +38,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "size_mismatch": ("error", "an image and its depth, or the files of a pair, differ in size"),
     "missing_depth": ("error", "a scene or a pair image without its depth file"),
     "missing_file": ("error", "a pair without its input, guide or ground-truth image"),
+    "unknown_lighting": (
+        "error",
+        "a train image named with a lighting that is not one of VIDIT's 40 (a typo?)",
+    ),
     "missing_lightings": ("warning", "a scene lacks lightings that the other scenes have"),
     "mixed_sizes": (
         "warning",
@@ -49,7 +53,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "format": ("warning", "not PNG data although the name ends in .png"),
 }
 #: Kinds that stop training at ``setup()`` whatever ``data.on_bad_item`` says.
-LAYOUT_KINDS = frozenset({"size_mismatch", "missing_depth", "missing_file"})
+LAYOUT_KINDS = frozenset({"size_mismatch", "missing_depth", "missing_file", "unknown_lighting"})
 #: ``DataFormatError.reason`` -> problem kind.
 _REASON_KINDS = {"missing": "missing_file", "invalid": "unreadable"}
 COLOUR_MODES = frozenset({"RGB", "RGBA"})
@@ -211,7 +215,7 @@ def _layout(folder: Path) -> str | None:
     if (folder / "input").is_dir() or (folder / "guide").is_dir():
         return "pairs"
     listing = list_train_folder(folder)
-    return "train" if listing.images or listing.depths else None
+    return "train" if listing.images or listing.depths or listing.unknown_lightings else None
 
 
 def check_folders(
@@ -359,6 +363,10 @@ def _plan_train(folder: DataFolder) -> _Plan:
     names = {p.name for p, _ in plan.files}
     plan.problems += [
         _stray(p, names, f"not a track-2 train file ({EXPECTED})") for p in listing.others
+    ]
+    plan.problems += [
+        Problem(str(p), "unknown_lighting", unknown_lighting_message(p))
+        for p in listing.unknown_lightings
     ]
     for sid in sorted(set(plan.scenes) - set(plan.depths)):
         depth = root / f"Image{sid:03d}.npy"
