@@ -20,9 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 from tqdm import tqdm
 
+from relight.data.depth_conventions import VIDIT_DEPTH_MAX
 from relight.data.formats import DataFormatError, open_image, read_depth
 from relight.data.pairs import PAIR_EXPECTED
 from relight.data.vidit import EXPECTED, Lighting, list_train_folder, unknown_lighting_message
@@ -51,6 +53,11 @@ KINDS: dict[str, tuple[str, str]] = {
     "duplicate": ("warning", "two files for one item, a copy of a file, or identical bytes"),
     "stray": ("warning", "not part of the layout: training ignores it"),
     "format": ("warning", "not PNG data although the name ends in .png"),
+    "depth_range": (
+        "warning",
+        "depth values outside about [0, 1.5], or none above 0: not VIDIT's normalized_depth "
+        "(metres, 0..255, disparity?), which training uses as stored",
+    ),
 }
 #: Kinds that stop training at ``setup()`` whatever ``data.on_bad_item`` says.
 LAYOUT_KINDS = frozenset({"size_mismatch", "missing_depth", "missing_file", "unknown_lighting"})
@@ -275,12 +282,29 @@ def inspect_file(task: tuple[str, str, bool]) -> FileResult:
         else:
             depth = read_depth(path, allow_pickle)
             result.shape = (int(depth.shape[0]), int(depth.shape[1]))
+            result.problems += _depth_problems(path, depth)
     except DataFormatError as error:
         kind = _REASON_KINDS.get(error.reason, error.reason)
         result.problems.append(Problem(name, kind, str(error)))
     except OSError as error:
         result.problems.append(Problem(name, "unreadable", f"{path}: cannot be read ({error})"))
     return result
+
+
+def _depth_problems(path: Path, depth: torch.Tensor) -> list[Problem]:
+    """A ``depth_range`` warning when ``depth`` cannot be VIDIT's ``normalized_depth``."""
+    lo, hi = (float(v) for v in torch.aminmax(depth))
+    if lo >= 0 and 0 < hi <= VIDIT_DEPTH_MAX:
+        return []
+    return [
+        Problem(
+            str(path),
+            "depth_range",
+            f"{path}: depth values in [{lo:g}, {hi:g}], not VIDIT's normalized_depth (above "
+            f"0 to about 1; up to {VIDIT_DEPTH_MAX:g} passes), and training uses depth as "
+            "stored: convert metres, an 8-bit 0..255 map or a disparity first",
+        )
+    ]
 
 
 def _image_problems(path: Path, image: Image.Image) -> list[Problem]:
