@@ -118,6 +118,17 @@ def test_cache_matches_files_and_is_reused(train_root, tmp_path):
     assert len(list(cache.iterdir())) == 3
 
 
+def test_a_cache_built_with_pickles_is_not_reused_without_them(train_root, tmp_path):
+    """allow_pickle=False refuses VIDIT's pickled depth files, cached or not."""
+    images = sorted(train_root.glob("*.png"))
+    depths = sorted(train_root.glob("*.npy"))
+    CachedReader.build(tmp_path / "cache", images, depths, 32, allow_pickle=True, progress=False)
+    with pytest.raises(DataFormatError, match=r"Image000\.npy: this \.npy holds a pickled object"):
+        CachedReader.build(
+            tmp_path / "cache", images, depths, 32, allow_pickle=False, progress=False
+        )
+
+
 def test_cached_loader_with_workers(train_root, tmp_path):
     dm = VIDITDataModule(
         train_root,
