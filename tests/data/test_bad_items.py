@@ -162,6 +162,17 @@ def test_the_cache_lists_every_unreadable_file_and_keeps_them_for_skip(broken, t
         ]
 
 
+def test_a_cache_built_under_skip_still_reports_its_unreadable_files_under_error(broken, tmp_path):
+    """Reusing the cache must not hide what building it would report."""
+    header_intact(broken["bad"][1])
+    module(broken, cache_dir=tmp_path / "cache", on_bad_item="skip").setup("fit")
+    with pytest.raises(DataFormatError, match="2 files cannot be read") as error:
+        module(broken, cache_dir=tmp_path / "cache").setup("fit")
+    assert all(str(p) in str(error.value) for p in broken["bad"])
+    assert error.value.path in broken["bad"]
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # the same cache, reused
+
+
 def test_verify_reports_every_problem_before_training(broken, caplog):
     (broken["train"] / "Image002_3500_S.png").unlink()  # a missing lighting: a warning
     (broken["train"] / "Thumbs.db").write_bytes(b"\0")  # a stray file: a warning

@@ -209,6 +209,34 @@ def test_damaged_npy_header_is_reported_not_raised(tmp_path):
         index_vidit(root)
 
 
+def test_a_lighting_that_is_not_vidits_is_its_own_problem(tmp_path):
+    """A typo'd name is reported as such, not as a lighting every other scene lacks."""
+    root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    shutil.copy(root / "Image001_2500_N.png", root / "Image001_4550_N.png")
+    report = check_folders([DataFolder(root, "train")], workers=0, progress=False)
+    assert [(Path(p.path).name, p.kind, p.severity) for p in report.problems] == [
+        ("Image001_4550_N.png", "unknown_lighting", "error")
+    ]
+    assert (
+        "lighting '4550_N' is not one of VIDIT's 40 (temperatures 2500"
+        in report.problems[0].message
+    )
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(0, 255), (0, 0), (-1, 1)], ids=["0..255", "zeros", "negative"]
+)
+def test_depth_that_is_not_normalized_depth_is_a_warning(tmp_path, low, high):
+    """A plain .npy in 0..255 (or all 0, or negative) decodes fine; the check says so."""
+    root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
+    np.save(root / "Image001.npy", np.linspace(low, high, 256, dtype=np.float32).reshape(16, 16))
+    report = check_folders([DataFolder(root, "train")], workers=0, progress=False)
+    assert [(Path(p.path).name, p.kind, p.severity) for p in report.problems] == [
+        ("Image001.npy", "depth_range", "warning")
+    ]
+    assert f"Image001.npy: depth values in [{low}, {high}]" in report.problems[0].message
+
+
 def test_scenes_and_pairs_of_another_size_are_listed(tmp_path):
     root = write_vidit(tmp_path / "train", scenes=range(3), size=16, lightings=LIGHTS)
     write_vidit(root, scenes=(3,), size=32, lightings=LIGHTS)

@@ -118,6 +118,17 @@ def test_cache_matches_files_and_is_reused(train_root, tmp_path):
     assert len(list(cache.iterdir())) == 3
 
 
+def test_a_cache_built_with_pickles_is_not_reused_without_them(train_root, tmp_path):
+    """allow_pickle=False refuses VIDIT's pickled depth files, cached or not."""
+    images = sorted(train_root.glob("*.png"))
+    depths = sorted(train_root.glob("*.npy"))
+    CachedReader.build(tmp_path / "cache", images, depths, 32, allow_pickle=True, progress=False)
+    with pytest.raises(DataFormatError, match=r"Image000\.npy: this \.npy holds a pickled object"):
+        CachedReader.build(
+            tmp_path / "cache", images, depths, 32, allow_pickle=False, progress=False
+        )
+
+
 def test_cached_loader_with_workers(train_root, tmp_path):
     dm = VIDITDataModule(
         train_root,
@@ -137,6 +148,18 @@ def test_bad_data_fails_at_setup(tmp_path):
     (root / "Image002.npy").unlink()
     with pytest.raises(ValueError, match=r"Image002\.npy"):
         VIDITDataModule(root, val_scenes=[0]).setup("fit")
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_setup_refuses_a_lighting_that_is_not_vidits(train_root, verify):
+    (train_root / "Image002_2500_N.png").rename(train_root / "Image002_4550_N.png")
+    """Under skip too, and by data.verify (prepare_data) as by setup."""
+    dm = VIDITDataModule(
+        train_root, image_size=32, val_scenes=[0], on_bad_item="skip", verify=verify
+    )
+    with pytest.raises(DataFormatError, match=r"Image002_4550_N\.png: lighting '4550_N' is not"):
+        dm.prepare_data()
+        dm.setup("fit")
 
 
 def test_truncated_png_at_load_time_names_the_file(tmp_path):

@@ -114,6 +114,35 @@ def test_depth_png_8_and_16_bit(tmp_path):
     np.testing.assert_allclose(read_depth(tmp_path / "d16.png").numpy(), expected, atol=1e-6)
 
 
+def test_depth_float_image_is_used_as_stored(tmp_path):
+    """A float TIFF (mode F) holds depth values, as a plain .npy does: not divided by 255."""
+    depth = np.linspace(0.2, 0.9, 12, dtype=np.float32).reshape(3, 4)
+    Image.fromarray(depth, mode="F").save(tmp_path / "d.tif")
+    np.testing.assert_allclose(read_depth(tmp_path / "d.tif").numpy(), depth, rtol=1e-6)
+
+
+def test_int32_image_and_depth_read_as_16_bit(tmp_path):
+    """A mode I value means value / 65535, whatever the other pixels hold."""
+    values = np.full((4, 4), 200, np.int32)
+    Image.fromarray(values, mode="I").save(tmp_path / "a.tif")
+    values[0, 0] = 300
+    Image.fromarray(values, mode="I").save(tmp_path / "b.tif")
+    for name in ("a.tif", "b.tif"):
+        assert read_image(tmp_path / name)[0, 1, 1] == pytest.approx(200 / 65535)
+        assert read_depth(tmp_path / name)[1, 1] == pytest.approx(200 / 65535)
+
+
+@pytest.mark.parametrize("bad", [70000, -1])
+def test_int32_outside_16_bit_is_an_error(tmp_path, bad):
+    values = np.zeros((4, 4), np.int32)
+    values[0, 0] = bad
+    Image.fromarray(values, mode="I").save(tmp_path / "i.tif")
+    for read in (read_image, read_depth):
+        with pytest.raises(DataFormatError, match=r"i\.tif: 32-bit integer .* 0\.\.65535") as error:
+            read(tmp_path / "i.tif")
+        assert error.value.path == tmp_path / "i.tif" and error.value.reason == "mode"
+
+
 def test_depth_dict_without_key(tmp_path):
     np.save(tmp_path / "d.npy", {"depth": np.zeros((2, 2))}, allow_pickle=True)
     with pytest.raises(DataFormatError, match=r"d\.npy: depth dict has no 'normalized_depth'"):

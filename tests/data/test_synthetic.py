@@ -334,3 +334,10 @@ def test_bad_settings():
         render_minividit("/nonexistent", RenderSettings(size=40))
     with pytest.raises(ValueError, match=">= 2 scenes per validation split"):
         render_minividit("/nonexistent", RenderSettings(shifted_scenes=1))
+
+
+def test_only_vidits_lightings_are_rendered(tmp_path):
+    """index_vidit refuses other lightings: the mini-VIDIT never writes one."""
+    with pytest.raises(ValueError, match="renders VIDIT's lightings"):
+        render_minividit(tmp_path, replace(TINY, temperatures=(2500, 4550)))
+    assert not any(tmp_path.iterdir())

@@ -49,6 +49,19 @@ def test_wrongly_named_files_say_the_pattern(tmp_path):
         index_vidit(tmp_path)
 
 
+def test_a_lighting_that_is_not_vidits_is_refused(tmp_path):
+    """A typo'd temperature is not a 41st lighting that the other scenes lack."""
+    write_vidit(tmp_path, scenes=(0, 1), lightings=[(2500, "N"), (3500, "E")])
+    (tmp_path / "Image001_2500_N.png").rename(tmp_path / "Image001_4550_N.png")
+    with pytest.raises(
+        DataFormatError,
+        match=r"Image001_4550_N\.png: lighting '4550_N' is not one of VIDIT's 40 "
+        r"\(temperatures 2500, 3500, 4500, 5500, 6500 K; directions N, NE, E, SE, S, SW, W, NW\)",
+    ) as error:
+        index_vidit(tmp_path)
+    assert error.value.path == tmp_path / "Image001_4550_N.png"
+
+
 def test_missing_folder(tmp_path):
     with pytest.raises(DataFormatError, match="not found"):
         index_vidit(tmp_path / "nope")

@@ -2,10 +2,11 @@
 
 Decoding three 1024² PNGs per item is the bottleneck of a GPU run. The cache decodes and
 resizes every file of a dataset once into two memory-mapped ``.npy`` arrays (one for
-images, one for depth) in ``cache_dir/<key>/``, where the key hashes the image size and
-each source file's name, byte size and modification time: a changed file or another size
-is another cache. Arrays are written to a temporary folder and renamed into place, so a
-crash never leaves a half cache. Reads are memory-mapped, cheap in every worker.
+images, one for depth) in ``cache_dir/<key>/``, where the key hashes the image size,
+``allow_pickle`` (when false) and each source file's name, byte size and modification
+time: a changed file, another size or refused pickles is another cache. Arrays are
+written to a temporary folder and renamed into place, so a crash never leaves a half
+cache. Reads are memory-mapped, cheap in every worker.
 
 Precision: images are stored as 8-bit (a 16-bit PNG loses its low bits), depth as float16
 (relative error below 5e-4 on [0, 1]).
@@ -13,6 +14,7 @@ Precision: images are stored as 8-bit (a 16-bit PNG loses its low bits), depth a
 Building reads every file, so it reports every unreadable one at once; with
 ``tolerate_unreadable`` (``data.on_bad_item=skip``) their rows stay empty, the index keeps
 their errors, and reading them raises the same :class:`DataFormatError` as the file would.
+Such a cache opened again without ``tolerate_unreadable`` reports them as building did.
 The free space the arrays need is checked before writing them.
 """
 
@@ -50,13 +52,33 @@ class FileReader:
         return resize_depth(read_depth(path, self.allow_pickle), self.image_size)[None]
 
 
-def cache_key(images: Sequence[Path], depths: Sequence[Path], image_size: int | None) -> str:
-    """Hash of the size and every source file's name, byte size and mtime."""
-    digest = hashlib.sha1(f"size={image_size};v1".encode())
+def cache_key(
+    images: Sequence[Path],
+    depths: Sequence[Path],
+    image_size: int | None,
+    allow_pickle: bool = True,
+) -> str:
+    """Hash of the size, ``allow_pickle`` and every source file's name, byte size and mtime
+    (``allow_pickle=True`` adds nothing: the keys of caches built before it stay valid)."""
+    pickles = "" if allow_pickle else ";no-pickle"
+    digest = hashlib.sha1(f"size={image_size}{pickles};v1".encode())
     for path in [*images, *depths]:
         stat = Path(path).stat()
         digest.update(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:16]
+
+
+def _refuse_unreadable(unreadable: dict[Path, tuple[str, str]]) -> None:
+    """Raise one :class:`DataFormatError` listing every unreadable file (path -> message,
+    reason)."""
+    listing = "\n".join(f"  {message}" for message, _ in unreadable.values())
+    path, (_, reason) = next(iter(unreadable.items()))
+    raise DataFormatError(
+        f"{len(unreadable)} files cannot be read (the cache reads every file):\n{listing}\n"
+        "Fix or remove them, or set data.on_bad_item=skip to train without them",
+        path,
+        reason,
+    )
 
 
 class CachedReader:
@@ -90,9 +112,12 @@ class CachedReader:
         # resolved paths: the same files reached through another path still match
         images = sorted({Path(p).resolve() for p in images})
         depths = sorted({Path(p).resolve() for p in depths})
-        folder = Path(cache_dir) / cache_key(images, depths, image_size)
+        folder = Path(cache_dir) / cache_key(images, depths, image_size, allow_pickle)
         if (folder / "index.json").is_file():
-            return cls(folder, compact)
+            cached = cls(folder, compact)
+            if cached.unreadable and not tolerate_unreadable:  # built under skip
+                _refuse_unreadable(cached.unreadable)
+            return cached
         reader = FileReader(image_size, allow_pickle)
         folder.parent.mkdir(parents=True, exist_ok=True)
         unreadable: dict[Path, DataFormatError] = {}
@@ -140,14 +165,7 @@ class CachedReader:
             depth_array.flush()
             del image_array, depth_array
             if unreadable and not tolerate_unreadable:
-                listing = "\n".join(f"  {error}" for error in unreadable.values())
-                raise DataFormatError(
-                    f"{len(unreadable)} files cannot be read (the cache reads every file):\n"
-                    f"{listing}\nFix or remove them, or set data.on_bad_item=skip to train "
-                    "without them",
-                    next(iter(unreadable)),
-                    next(iter(unreadable.values())).reason,
-                )
+                _refuse_unreadable({p: (str(e), e.reason) for p, e in unreadable.items()})
             index = {
                 "images": [str(p) for p in images],
                 "depths": [str(p) for p in depths],

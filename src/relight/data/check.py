@@ -20,12 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 from tqdm import tqdm
 
+from relight.data.depth_conventions import VIDIT_DEPTH_MAX
 from relight.data.formats import DataFormatError, open_image, read_depth
 from relight.data.pairs import PAIR_EXPECTED
-from relight.data.vidit import EXPECTED, Lighting, list_train_folder
+from relight.data.vidit import EXPECTED, Lighting, list_train_folder, unknown_lighting_message
 from relight.files import byte_size
 
 #: Every kind of problem: its severity and what it means.
@@ -38,6 +40,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "size_mismatch": ("error", "an image and its depth, or the files of a pair, differ in size"),
     "missing_depth": ("error", "a scene or a pair image without its depth file"),
     "missing_file": ("error", "a pair without its input, guide or ground-truth image"),
+    "unknown_lighting": (
+        "error",
+        "a train image named with a lighting that is not one of VIDIT's 40 (a typo?)",
+    ),
     "missing_lightings": ("warning", "a scene lacks lightings that the other scenes have"),
     "mixed_sizes": (
         "warning",
@@ -47,9 +53,14 @@ KINDS: dict[str, tuple[str, str]] = {
     "duplicate": ("warning", "two files for one item, a copy of a file, or identical bytes"),
     "stray": ("warning", "not part of the layout: training ignores it"),
     "format": ("warning", "not PNG data although the name ends in .png"),
+    "depth_range": (
+        "warning",
+        "depth values outside about [0, 1.5], or none above 0: not VIDIT's normalized_depth "
+        "(metres, 0..255, disparity?), which training uses as stored",
+    ),
 }
 #: Kinds that stop training at ``setup()`` whatever ``data.on_bad_item`` says.
-LAYOUT_KINDS = frozenset({"size_mismatch", "missing_depth", "missing_file"})
+LAYOUT_KINDS = frozenset({"size_mismatch", "missing_depth", "missing_file", "unknown_lighting"})
 #: ``DataFormatError.reason`` -> problem kind.
 _REASON_KINDS = {"missing": "missing_file", "invalid": "unreadable"}
 COLOUR_MODES = frozenset({"RGB", "RGBA"})
@@ -211,7 +222,7 @@ def _layout(folder: Path) -> str | None:
     if (folder / "input").is_dir() or (folder / "guide").is_dir():
         return "pairs"
     listing = list_train_folder(folder)
-    return "train" if listing.images or listing.depths else None
+    return "train" if listing.images or listing.depths or listing.unknown_lightings else None
 
 
 def check_folders(
@@ -271,12 +282,29 @@ def inspect_file(task: tuple[str, str, bool]) -> FileResult:
         else:
             depth = read_depth(path, allow_pickle)
             result.shape = (int(depth.shape[0]), int(depth.shape[1]))
+            result.problems += _depth_problems(path, depth)
     except DataFormatError as error:
         kind = _REASON_KINDS.get(error.reason, error.reason)
         result.problems.append(Problem(name, kind, str(error)))
     except OSError as error:
         result.problems.append(Problem(name, "unreadable", f"{path}: cannot be read ({error})"))
     return result
+
+
+def _depth_problems(path: Path, depth: torch.Tensor) -> list[Problem]:
+    """A ``depth_range`` warning when ``depth`` cannot be VIDIT's ``normalized_depth``."""
+    lo, hi = (float(v) for v in torch.aminmax(depth))
+    if lo >= 0 and 0 < hi <= VIDIT_DEPTH_MAX:
+        return []
+    return [
+        Problem(
+            str(path),
+            "depth_range",
+            f"{path}: depth values in [{lo:g}, {hi:g}], not VIDIT's normalized_depth (above "
+            f"0 to about 1; up to {VIDIT_DEPTH_MAX:g} passes), and training uses depth as "
+            "stored: convert metres, an 8-bit 0..255 map or a disparity first",
+        )
+    ]
 
 
 def _image_problems(path: Path, image: Image.Image) -> list[Problem]:
@@ -359,6 +387,10 @@ def _plan_train(folder: DataFolder) -> _Plan:
     names = {p.name for p, _ in plan.files}
     plan.problems += [
         _stray(p, names, f"not a track-2 train file ({EXPECTED})") for p in listing.others
+    ]
+    plan.problems += [
+        Problem(str(p), "unknown_lighting", unknown_lighting_message(p))
+        for p in listing.unknown_lightings
     ]
     for sid in sorted(set(plan.scenes) - set(plan.depths)):
         depth = root / f"Image{sid:03d}.npy"

@@ -21,8 +21,8 @@ Conventions (``--depth-convention`` of ``relight-predict``):
   MAX_DISPARITY_RATIO`` so that sky or background with disparity 0 ends at a finite
   distance (``MAX_DISPARITY_RATIO`` times the nearest point).
 
-Values read from PNGs are already scaled to [0, 1] (``value / 255`` or ``/ 65535``), so a
-``depth_range`` for a PNG is given on that scale.
+Values read from integer PNGs are already scaled to [0, 1] (``value / 255`` or ``/ 65535``),
+so a ``depth_range`` for a PNG is given on that scale (a float image is used as stored).
 """
 
 from __future__ import annotations

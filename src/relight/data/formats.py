@@ -2,12 +2,16 @@
 
 Images: PNG, JPEG (or any format PIL reads) in RGBA, RGB, greyscale (L, I;16, I), palette
 or 16-bit -> float32 RGB tensor (3, H, W) in [0, 1]; alpha is dropped (VIDIT's is constant).
-16-bit greyscale keeps its precision; 16-bit colour PNGs are reduced to 8 bits by PIL. An
+16-bit greyscale keeps its precision; 16-bit colour PNGs are reduced to 8 bits by PIL. A
+32-bit integer image (mode ``I``) is always read as 16-bit (``value / 65535``, whatever
+its own maximum); a value outside 0..65535 is an error. An
 EXIF orientation tag (a phone photo taken upright) is applied: the image is returned as
 it is displayed, and :func:`image_size` reports that size.
 
 Depth: ``.npy`` as VIDIT's pickled dict (key ``normalized_depth``) or a plain 2-D array,
-or an 8/16-bit greyscale PNG (scaled to [0, 1]) -> float32 tensor (H, W).
+or an 8/16-bit greyscale image (scaled to [0, 1]; mode ``I`` as 16-bit, as for images) or
+a 32-bit float image such as a float TIFF (used as stored, like a ``.npy``) -> float32
+tensor (H, W).
 :func:`write_depth` writes a map back in either form (plain ``.npy`` or 16-bit PNG).
 
 Security: VIDIT's dict ``.npy`` files are pickles, and unpickling runs code from the file.
@@ -76,12 +80,27 @@ READABLE_MODES = {
 }
 
 
-def _to_float_rgb(image: Image.Image) -> np.ndarray:
-    mode = image.mode
-    if mode in {"I;16", "I;16B", "I;16L", "I"}:
-        grey = np.asarray(image, dtype=np.float32)
-        scale = 65535.0 if mode.startswith("I;16") or grey.max() > 255 else 255.0
-        return np.repeat((grey / scale)[..., None], 3, axis=2)
+#: The scale of a mode ``I`` (32-bit integer) image: read as 16-bit, whatever its values.
+INT_IMAGE_MAX = 65535
+
+
+def _int_grey(grey: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """The pixels of a 16-bit or mode ``I`` greyscale image as float32 in [0, 1] (``value /
+    65535``); a mode ``I`` value outside 0..65535 is a :class:`DataFormatError`."""
+    if mode == "I" and grey.size and (grey.min() < 0 or grey.max() > INT_IMAGE_MAX):
+        raise DataFormatError(
+            f"{path}: 32-bit integer (mode 'I') values must be in 0..{INT_IMAGE_MAX} (read as "
+            f"16-bit, value / {INT_IMAGE_MAX}); got {grey.min()}..{grey.max()}",
+            path,
+            "mode",
+        )
+    return grey.astype(np.float32) / INT_IMAGE_MAX
+
+
+def _to_float_rgb(image: Image.Image, path: Path) -> np.ndarray:
+    if image.mode in {"I;16", "I;16B", "I;16L", "I"}:
+        grey = _int_grey(np.asarray(image), image.mode, path)
+        return np.repeat(grey[..., None], 3, axis=2)
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
@@ -135,7 +154,7 @@ def read_image(path: PathLike) -> torch.Tensor:
     path = Path(path)
     with open_image(path) as image:
         ImageOps.exif_transpose(image, in_place=True)  # a photo as it is shown
-        array = _to_float_rgb(image)
+        array = _to_float_rgb(image, path)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
@@ -245,7 +264,8 @@ def _load_npy(path: Path, allow_pickle: bool) -> object:
 
 
 def read_depth(path: PathLike, allow_pickle: bool = True) -> torch.Tensor:
-    """Read a depth map (VIDIT dict ``.npy``, plain ``.npy`` or 8/16-bit PNG) as float32 (H, W)."""
+    """Read a depth map (VIDIT dict ``.npy``, plain ``.npy``, 8/16-bit PNG or float image)
+    as float32 (H, W)."""
     path = Path(path)
     check_file(path, "depth")
     if path.suffix.lower() == ".npy":
@@ -265,8 +285,13 @@ def read_depth(path: PathLike, allow_pickle: bool = True) -> torch.Tensor:
             raise DataFormatError(
                 f"{path}: depth image must be greyscale, got mode '{mode}'", path, "bad_depth"
             )
-        scale = 65535.0 if array.dtype == np.uint16 or mode.startswith("I") else 255.0
-        array = _check_depth_array(array.astype(np.float32) / scale, path)
+        if mode.startswith("I"):  # 16-bit, or 32-bit integer read as 16-bit
+            array = _int_grey(array, mode, path)
+        elif mode == "F":  # a float image is used as stored, like a .npy
+            array = array.astype(np.float32)
+        else:  # 8-bit
+            array = array.astype(np.float32) / 255.0
+        array = _check_depth_array(array, path)
     return torch.from_numpy(np.ascontiguousarray(array))
 
 

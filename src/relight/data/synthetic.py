@@ -59,7 +59,7 @@ from relight.data.scene_generator import (
     GeneratorSettings,
     scene_description,
 )
-from relight.data.vidit import DIRECTIONS, TEMPERATURES, Lighting
+from relight.data.vidit import DIRECTIONS, LIGHTINGS, TEMPERATURES, VALID_LIGHTINGS, Lighting
 from relight.files import write_text_atomic
 from relight.panels import save_png
 
@@ -480,6 +480,12 @@ def _check(settings: RenderSettings) -> None:
         )
     if settings.size % 16 or settings.size < 32:
         raise ValueError(f"size must be a multiple of 16 and at least 32, got {settings.size}")
+    lightings = {Lighting(t, d) for t in settings.temperatures for d in settings.directions}
+    if not lightings <= LIGHTINGS:  # index_vidit refuses other lightings
+        raise ValueError(
+            f"mini-VIDIT renders VIDIT's lightings ({VALID_LIGHTINGS}); got temperatures "
+            f"{settings.temperatures}, directions {settings.directions}"
+        )
 
 
 def _check_same_settings(out: Path, settings: RenderSettings) -> None:

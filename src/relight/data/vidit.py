@@ -1,7 +1,10 @@
 """Indexing VIDIT's track-2 train layout and splitting it by scene.
 
 The train folder is flat: ``ImageXXX_TTTT_D.png`` (scene XXX, colour temperature TTTT in
-kelvin, light direction D) and one depth file per scene, ``ImageXXX.npy``.
+kelvin, light direction D) and one depth file per scene, ``ImageXXX.npy``. TTTT and D are
+one of VIDIT's 40 lightings (:data:`TEMPERATURES` x :data:`DIRECTIONS`; the mini-VIDIT
+renders a subset of them): a name of this form with another lighting (a typo such as
+``Image001_4550_N.png``) is an error, not a 41st lighting.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from relight.data.formats import DataFormatError, depth_shape, image_size
 
 TEMPERATURES = (2500, 3500, 4500, 5500, 6500)
 DIRECTIONS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
-IMAGE_PATTERN = re.compile(r"^Image(\d+)_(\d{4})_(N|NE|E|SE|S|SW|W|NW)\.png$")
+#: A train image's name, whatever its lighting (checked against :data:`LIGHTINGS`).
+IMAGE_PATTERN = re.compile(r"^Image(\d+)_(\d+)_([A-Za-z]+)\.png$")
 DEPTH_PATTERN = re.compile(r"^Image(\d+)\.npy$")
 EXPECTED = "ImageXXX_TTTT_D.png (e.g. Image014_4500_E.png) with one ImageXXX.npy depth per scene"
 
@@ -33,6 +37,24 @@ class Lighting:
 
     def __str__(self) -> str:
         return f"{self.temperature}_{self.direction}"
+
+
+#: VIDIT's 40 lightings: its 5 temperatures x 8 directions.
+LIGHTINGS = frozenset(Lighting(t, d) for t in TEMPERATURES for d in DIRECTIONS)
+VALID_LIGHTINGS = (
+    f"temperatures {', '.join(map(str, TEMPERATURES))} K; directions {', '.join(DIRECTIONS)}"
+)
+
+
+def unknown_lighting_message(path: Path, count: int = 1) -> str:
+    """Why ``path``, named like a train image, is not one: its lighting is not VIDIT's."""
+    match = IMAGE_PATTERN.match(path.name)
+    light = f"{match[2]}_{match[3]}" if match else path.stem
+    more = f" ({count - 1} more file(s) like it)" if count > 1 else ""
+    return (
+        f"{path}: lighting '{light}' is not one of VIDIT's 40 ({VALID_LIGHTINGS}); a typo? "
+        f"Rename or remove it{more}"
+    )
 
 
 @dataclass
@@ -52,11 +74,13 @@ class Scene:
 class TrainListing:
     """A train folder's files by name: each scene's images per lighting and its depth files
     (a list each: two names can mean the same item, e.g. ``Image1_...`` and
-    ``Image001_...``), and every other entry of the folder."""
+    ``Image001_...``), the images named with a lighting that is not VIDIT's, and every
+    other entry of the folder."""
 
     images: dict[int, dict[Lighting, list[Path]]]
     depths: dict[int, list[Path]]
     others: list[Path]
+    unknown_lightings: list[Path] = field(default_factory=list)
 
 
 def list_train_folder(root: str | Path) -> TrainListing:
@@ -67,8 +91,12 @@ def list_train_folder(root: str | Path) -> TrainListing:
     listing = TrainListing({}, {}, [])
     for path in sorted(root.iterdir()):
         if (match := IMAGE_PATTERN.match(path.name)) and path.is_file():
+            light = Lighting(int(match[2]), match[3])
+            if light not in LIGHTINGS:
+                listing.unknown_lightings.append(path)
+                continue
             lights = listing.images.setdefault(int(match[1]), {})
-            lights.setdefault(Lighting(int(match[2]), match[3]), []).append(path)
+            lights.setdefault(light, []).append(path)
         elif (match := DEPTH_PATTERN.match(path.name)) and path.is_file():
             listing.depths.setdefault(int(match[1]), []).append(path)
         else:
@@ -86,7 +114,8 @@ def index_vidit(
     """Index a track-2 train folder: scene id -> :class:`Scene`.
 
     Raises :class:`DataFormatError` (naming the file or pattern) for a missing folder, a
-    folder without matching files, a scene without depth and, with ``check_sizes``, an
+    folder without matching files, an image named with a lighting that is not one of
+    VIDIT's 40, a scene without depth and, with ``check_sizes``, an
     image whose size differs from its scene's depth, or, with ``one_size`` too (training at
     the native size: a batch stacks scenes), a scene whose size differs from the folder's
     most common one. Scenes with fewer than 40 lightings
@@ -96,6 +125,11 @@ def index_vidit(
     """
     root = Path(root)
     listing = list_train_folder(root)
+    if listing.unknown_lightings:
+        path = listing.unknown_lightings[0]
+        raise DataFormatError(
+            unknown_lighting_message(path, len(listing.unknown_lightings)), path, "invalid"
+        )
     scenes_images = {
         sid: {light: paths[-1] for light, paths in lights.items()}
         for sid, lights in listing.images.items()
