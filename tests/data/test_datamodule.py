@@ -55,6 +55,21 @@ def test_pairs_folder_for_validation_and_test(train_root, tmp_path):
         VIDITDataModule(train_root, pairs_dir=pairs, val_ratio=0.5).setup("fit")
 
 
+@pytest.mark.parametrize("key", ["pairs_dir", "test_pairs_dir", "shifted_pairs_dir"])
+def test_a_scored_pairs_folder_without_ground_truth_fails_at_setup(train_root, tmp_path, key):
+    """It used to pass setup and fail at the first validation (or test) batch."""
+    scored = write_pairs(tmp_path / "scored", count=2, size=48, target=True)
+    bare = write_pairs(tmp_path / "bare", count=2, size=48, target=False)
+    folders = {"pairs_dir": scored, key: bare}
+    dm = VIDITDataModule(train_root, val_ratio=0, image_size=48, **folders)
+    message = rf"bare: no ground truth, .*bare/target not found; the pairs of data\.{key}"
+    with pytest.raises(DataFormatError, match=message):
+        dm.setup("fit")
+    gt_dir = tmp_path / "gt"
+    (tmp_path / "scored" / "target").rename(gt_dir)
+    VIDITDataModule(train_root, pairs_dir=scored, gt_dir=gt_dir, val_ratio=0, image_size=48).setup()
+
+
 def test_no_validation_data_is_an_error(train_root):
     with pytest.raises(ValueError, match="no validation data"):
         VIDITDataModule(train_root, val_ratio=0).setup("fit")

@@ -144,7 +144,9 @@ def run_key(cfg: DictConfig) -> dict[str, Any]:
     key = {}
     for section in RUN_KEY_SECTIONS:
         value = cfg.get(section)
-        key[section] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        key[section] = (
+            OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        )
     if isinstance(key.get("data"), dict):
         key["data"] = {k: v for k, v in key["data"].items() if k not in LOADER_KEYS}
     return json.loads(json.dumps(key, default=str))  # as it reads back from the file

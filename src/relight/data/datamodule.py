@@ -158,6 +158,16 @@ class VIDITDataModule(L.LightningDataModule):
                 "are not used (set data.val_ratio=0 to train on them)",
                 stacklevel=2,
             )
+        scored = {"pairs_dir": val_pairs, "test_pairs_dir": test_pairs}
+        scored["shifted_pairs_dir"] = shifted_pairs
+        for key, pairs in scored.items():
+            if pairs and pairs[0].target is None:  # a folder has ground truth for all or none
+                folder = getattr(self, key)
+                elsewhere = " (or give data.gt_dir)" if key == "pairs_dir" else ""
+                raise DataFormatError(
+                    f"{folder}: no ground truth, {folder / 'target'} not found; the pairs of "
+                    f"data.{key} are scored against theirs{elsewhere}"
+                )
         if val_pairs is None and not self.val_ids:
             raise ValueError(
                 "no validation data: give data.pairs_dir or hold out scenes (data.val_ratio > 0 "
