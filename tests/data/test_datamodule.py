@@ -70,6 +70,21 @@ def test_a_scored_pairs_folder_without_ground_truth_fails_at_setup(train_root, t
     VIDITDataModule(train_root, pairs_dir=scored, gt_dir=gt_dir, val_ratio=0, image_size=48).setup()
 
 
+def test_native_size_refuses_pairs_of_another_size(train_root, tmp_path):
+    """Validation batches stack pairs: at the native size one of another size crashed the
+    first validation batch inside collate, naming no file."""
+    pairs = write_pairs(tmp_path / "pairs", count=3, size=48)
+    odd = write_pairs(tmp_path / "odd", count=1, size=32)
+    for role in ("input", "guide", "target"):
+        for suffix in (".png", ".npy") if role != "target" else (".png",):
+            (odd / role / f"Pair000{suffix}").replace(pairs / role / f"Pair002{suffix}")
+    native = VIDITDataModule(train_root, pairs_dir=pairs, val_ratio=0, image_size=None)
+    message = r"input/Pair002\.png: pair Pair002 is \(32, 32\) but 2 other pairs are \(48, 48\)"
+    with pytest.raises(DataFormatError, match=message):
+        native.setup("fit")
+    VIDITDataModule(train_root, pairs_dir=pairs, val_ratio=0, image_size=48).setup("fit")
+
+
 def test_no_validation_data_is_an_error(train_root):
     with pytest.raises(ValueError, match="no validation data"):
         VIDITDataModule(train_root, val_ratio=0).setup("fit")

@@ -17,12 +17,13 @@ from relight.data.cache import CachedReader, FileReader
 from relight.data.check import LAYOUT_KINDS, DataFolder, check_folders
 from relight.data.datasets import FixedTripletDataset, PairsDataset, TripletDataset
 from relight.data.formats import DataFormatError
+from relight.data.formats import image_size as header_size
 from relight.data.loader import ResumableDataLoader
 from relight.data.pairs import PairFiles, index_pairs
 from relight.data.sampling import EpochSampler, GuideSampler
 from relight.data.transforms import check_image_size
 from relight.data.transport import decode_batch
-from relight.data.vidit import Scene, index_vidit, split_scenes
+from relight.data.vidit import Scene, check_one_size, index_vidit, split_scenes
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,9 @@ class VIDITDataModule(L.LightningDataModule):
         scored = {"pairs_dir": val_pairs, "test_pairs_dir": test_pairs}
         scored["shifted_pairs_dir"] = shifted_pairs
         for key, pairs in scored.items():
+            if pairs and self.image_size is None:  # a batch stacks pairs of one size
+                sizes = {pair.name: header_size(pair.input) for pair in pairs}
+                check_one_size(sizes, {pair.name: pair.input for pair in pairs}, "pair")
             if pairs and pairs[0].target is None:  # a folder has ground truth for all or none
                 folder = getattr(self, key)
                 elsewhere = " (or give data.gt_dir)" if key == "pairs_dir" else ""

@@ -193,19 +193,26 @@ def _check_scene_sizes(
 
 
 def _check_one_size(scenes: dict[int, Scene], sizes: dict[int, tuple[int, int] | None]) -> None:
-    known = {sid: size for sid, size in sizes.items() if size is not None}
-    counts = Counter(known.values())
+    known = {scenes[sid].name: size for sid, size in sizes.items() if size is not None}
+    files = {scenes[sid].name: next(iter(scenes[sid].images.values())) for sid in sizes}
+    check_one_size(known, files, "scene")
+
+
+def check_one_size(sizes: dict[str, tuple[int, int]], files: dict[str, Path], kind: str) -> None:
+    """At the native size (``data.image_size=null``) a batch stacks items of one size:
+    ``sizes`` (by scene or pair name) must agree, else a :class:`DataFormatError` names
+    ``files[name]`` of an item whose size is not the most common one."""
+    counts = Counter(sizes.values())
     if len(counts) < 2:
         return
     common, count = counts.most_common(1)[0]
-    odd = [sid for sid, size in known.items() if size != common]
-    scene = scenes[odd[0]]
-    path = next(iter(scene.images.values()))
+    odd = [name for name, size in sizes.items() if size != common]
+    path = files[odd[0]]
     raise DataFormatError(
-        f"{path}: scene {scene.name} is {known[odd[0]]} but {count} other scenes are {common} "
-        f"(H, W; {len(odd)} scene(s) differ). At the native size (data.image_size=null) a "
-        "batch stacks scenes of one size: set data.image_size to resize them, or remove the "
-        "odd scenes",
+        f"{path}: {kind} {odd[0]} is {sizes[odd[0]]} but {count} other {kind}s are {common} "
+        f"(H, W; {len(odd)} {kind}(s) differ). At the native size (data.image_size=null) a "
+        f"batch stacks {kind}s of one size: set data.image_size to resize them, or remove the "
+        f"odd {kind}s",
         path,
     )
 
