@@ -114,6 +114,22 @@ def test_depth_png_8_and_16_bit(tmp_path):
     np.testing.assert_allclose(read_depth(tmp_path / "d16.png").numpy(), expected, atol=1e-6)
 
 
+def test_depth_png_with_a_palette_of_greys(tmp_path):
+    """A palette PNG stores indices into its palette: the depth is the palette's grey, not
+    the index (here index i holds grey 255 - i: read as indices, the depth was inverted)."""
+    indices = np.array([[255, 0], [204, 153]], np.uint8)
+    image = Image.fromarray(indices, mode="P")
+    image.putpalette([v for i in range(256) for v in (255 - i,) * 3])
+    image.save(tmp_path / "p.png")
+    assert Image.open(tmp_path / "p.png").mode == "P"
+    expected = np.array([[0, 1], [0.2, 0.4]], np.float32)
+    np.testing.assert_allclose(read_depth(tmp_path / "p.png").numpy(), expected, atol=1e-6)
+    image.putpalette([v for i in range(256) for v in (i, 0, 255 - i)])  # colours: no depth
+    image.save(tmp_path / "c.png")
+    with pytest.raises(DataFormatError, match=r"c\.png: depth image must be greyscale"):
+        read_depth(tmp_path / "c.png")
+
+
 def test_depth_float_image_is_used_as_stored(tmp_path):
     """A float TIFF (mode F) holds depth values, as a plain .npy does: not divided by 255."""
     depth = np.linspace(0.2, 0.9, 12, dtype=np.float32).reshape(3, 4)

@@ -275,7 +275,12 @@ def read_depth(path: PathLike, allow_pickle: bool = True) -> torch.Tensor:
             with Image.open(path) as image:
                 image.load()
                 mode = image.mode
-                array = np.asarray(image)
+                if mode == "P":  # a palette of greys (indices are not depth): its grey values
+                    colours = np.asarray(image.convert("RGB"))
+                    mode = "RGB (palette)" if np.ptp(colours, axis=-1).any() else "L"
+                    array = colours if mode != "L" else colours[..., 0]
+                else:
+                    array = np.asarray(image)
         except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as error:
             reason = "unreadable" if isinstance(error, UnidentifiedImageError) else "truncated"
             raise DataFormatError(
