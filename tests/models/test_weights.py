@@ -5,7 +5,9 @@ import timm
 import torch
 from safetensors.torch import save_file
 
+from relight.losses.perceptual import PerceptualLoss
 from relight.models import S3Net, WeightsUnavailableError, create_timm_model
+from relight.models.weight_files import CheckpointError
 
 
 def test_imagenet_weights_offline_fail_fast_with_three_ways():
@@ -57,6 +59,26 @@ def test_local_file_weights_land_in_the_encoder(tmp_path):
     # the 8-channel stem conv is fresh, as in the authors' model
     assert encoder["conv1.weight"].shape == (64, 8, 7, 7)
     assert not torch.allclose(encoder["conv1.weight"][:, :3], reference["conv1.weight"])
+
+
+def test_a_local_file_of_another_model_or_a_broken_one_names_the_file(tmp_path):
+    """timm loads a feature extractor's weights without checking their names: a file of
+    another model left the encoder at its random init, with only a log line."""
+    other = tmp_path / "other.pth"
+    torch.save({"foo.weight": torch.zeros(3)}, other)
+    with pytest.raises(CheckpointError, match=r"other\.pth: not weights of the S3Net encoder"):
+        S3Net(encoder="resnet18", encoder_weights=str(other))
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    for network in ("encoder", "vgg"):
+        with pytest.raises(CheckpointError, match=r"empty\.pth.*empty \(0 bytes\)"):
+            if network == "encoder":
+                S3Net(encoder="resnet18", encoder_weights=str(empty))
+            else:
+                PerceptualLoss(weights=str(empty))
+    _, resnet18 = _reference_resnet18(tmp_path)
+    with pytest.raises(CheckpointError, match="not weights of the perceptual VGG19"):
+        PerceptualLoss(weights=str(resnet18))
 
 
 def test_adapt_stem_keeps_timm_adaptation(tmp_path):

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from relight.files import atomic_write
-from relight.models.weight_files import load_weights
+from relight.models.weight_files import CheckpointError, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,7 @@ def create_timm_model(
                 f"weights file for {what} not found: {path} "
                 f"(expected one of {', '.join(WEIGHT_CHOICES)})"
             )
+        check_weights_file(path, name, what, **kwargs)
         return timm.create_model(
             name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs
         )
@@ -188,6 +189,27 @@ def create_timm_model(
     )
     log.warning("RANDOM INIT of %s: ImageNet weights unavailable (%s)", what, source)
     return timm.create_model(name, pretrained=False, **kwargs)
+
+
+def check_weights_file(path: Path, name: str, what: str, **kwargs: Any) -> None:
+    """A :class:`CheckpointError` naming ``path`` unless it is a readable weights file that
+    holds every tensor the timm model ``name`` (built with ``kwargs``) needs.
+
+    timm loads a feature extractor's weights (``features_only``) without checking the
+    names: a file of another model would leave the network silently at its random init.
+    """
+    import timm
+
+    weights = load_weights(path, f"weights file for {what}")  # empty, corrupt: named
+    with torch.device("meta"):  # the names and nothing else: no memory, no init cost
+        needed = timm.create_model(name, pretrained=False, **kwargs).state_dict()
+    missing = [k for k in needed if k not in weights and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise CheckpointError(
+            f"{path}: not weights of {what}: {len(missing)} of the {len(needed)} tensors it "
+            f"needs are missing (e.g. {', '.join(missing[:3])}); the file holds "
+            f"{len(weights)} (e.g. {', '.join(list(weights)[:3])})"
+        )
 
 
 #: torchvision ImageNet weights of the LPIPS backbones (file names in the torch hub cache).
