@@ -3,6 +3,7 @@ import time
 import pytest
 import timm
 import torch
+import torchvision
 from safetensors.torch import save_file
 
 from relight.losses.perceptual import PerceptualLoss
@@ -79,6 +80,12 @@ def test_a_local_file_of_another_model_or_a_broken_one_names_the_file(tmp_path):
     _, resnet18 = _reference_resnet18(tmp_path)
     with pytest.raises(CheckpointError, match="not weights of the perceptual VGG19"):
         PerceptualLoss(weights=str(resnet18))
+    # torchvision's VGG19 file: timm renames and reshapes its classifier on loading
+    torch.manual_seed(2)
+    vgg = torchvision.models.vgg19().state_dict()
+    torch.save(vgg, tmp_path / "vgg19-torchvision.pth")
+    loss = PerceptualLoss(weights=str(tmp_path / "vgg19-torchvision.pth"))
+    torch.testing.assert_close(loss.features[0].weight, vgg["features.0.weight"])
 
 
 def test_adapt_stem_keeps_timm_adaptation(tmp_path):

@@ -155,10 +155,16 @@ def create_timm_model(
                 f"weights file for {what} not found: {path} "
                 f"(expected one of {', '.join(WEIGHT_CHOICES)})"
             )
-        check_weights_file(path, name, what, **kwargs)
-        return timm.create_model(
-            name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs
-        )
+        weights = load_weights(path, f"weights file for {what}")  # empty, corrupt: named
+        try:
+            model = timm.create_model(
+                name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs
+            )
+        except RuntimeError as error:  # a strict load: names or shapes that do not fit
+            problem = str(error).strip().splitlines()[-1].strip()[:300]
+            raise CheckpointError(f"{path}: not weights of {what} ({problem})") from error
+        check_weights_landed(model, weights, path, what)
+        return model
 
     cfg = timm.models.get_pretrained_cfg(name)
     repo_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
@@ -191,23 +197,35 @@ def create_timm_model(
     return timm.create_model(name, pretrained=False, **kwargs)
 
 
-def check_weights_file(path: Path, name: str, what: str, **kwargs: Any) -> None:
-    """A :class:`CheckpointError` naming ``path`` unless it is a readable weights file that
-    holds every tensor the timm model ``name`` (built with ``kwargs``) needs.
+#: The share of a model's tensors that may differ from every tensor of its weights file:
+#: timm adapts the stem to other input channels and reshapes some heads (VGG's classifier).
+UNLOADED_SHARE = 0.25
 
-    timm loads a feature extractor's weights (``features_only``) without checking the
-    names: a file of another model would leave the network silently at its random init.
-    """
-    import timm
 
-    weights = load_weights(path, f"weights file for {what}")  # empty, corrupt: named
-    with torch.device("meta"):  # the names and nothing else: no memory, no init cost
-        needed = timm.create_model(name, pretrained=False, **kwargs).state_dict()
-    missing = [k for k in needed if k not in weights and not k.endswith("num_batches_tracked")]
-    if missing:
+def check_weights_landed(
+    model: nn.Module, weights: dict[str, torch.Tensor], path: Path, what: str
+) -> None:
+    """A :class:`CheckpointError` naming ``path`` when ``model`` did not get its tensors from
+    ``weights`` (the file's): timm loads a feature extractor without checking names, so a
+    file of another model left it silently at its random init. Tensors are matched by shape
+    and value, not name (timm renames some on loading)."""
+    by_shape: dict[tuple[int, ...], list[torch.Tensor]] = {}
+    for tensor in weights.values():
+        by_shape.setdefault(tuple(tensor.shape), []).append(tensor)
+
+    def loaded(name: str, tensor: torch.Tensor) -> bool:
+        same = weights.get(name)
+        candidates = ([same] if same is not None else []) + by_shape.get(tuple(tensor.shape), [])
+        return any(
+            c.shape == tensor.shape and torch.equal(c.to(tensor.dtype), tensor) for c in candidates
+        )
+
+    state = {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+    unloaded = [name for name, tensor in state.items() if not loaded(name, tensor)]
+    if len(unloaded) > UNLOADED_SHARE * len(state):
         raise CheckpointError(
-            f"{path}: not weights of {what}: {len(missing)} of the {len(needed)} tensors it "
-            f"needs are missing (e.g. {', '.join(missing[:3])}); the file holds "
+            f"{path}: not weights of {what}: {len(unloaded)} of its {len(state)} tensors "
+            f"are in no tensor of the file (e.g. {', '.join(unloaded[:3])}); the file holds "
             f"{len(weights)} (e.g. {', '.join(list(weights)[:3])})"
         )
 
