@@ -249,9 +249,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def _best_checkpoint(trainer: L.Trainer) -> Path | None:
-    callback = trainer.checkpoint_callback
-    path = getattr(callback, "best_model_path", "") or getattr(callback, "last_model_path", "")
-    return Path(path) if path else None
+    """The best checkpoint by the monitored score; without one (no validation ran), the
+    newest state the other checkpoint callbacks wrote (``last.ckpt``, a step checkpoint)."""
+    for callback in trainer.checkpoint_callbacks:  # the monitored one first (config order)
+        path = getattr(callback, "best_model_path", "")
+        if path:
+            return Path(path)
+    return None
 
 
 #: The title of each evaluation set's tables, by output folder (``evaluation_sets()``).

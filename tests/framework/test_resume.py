@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from relight.checkpoints import FINISHED, RESUMED, read_checkpoint
+from relight.checkpoints import FINISHED, RESUMED, close_run, read_checkpoint, run_closed
 from relight.train import train
 
 from ..data.vidit_factory import write_pairs, write_vidit
@@ -146,6 +146,37 @@ def test_the_best_epoch_before_a_resume_stays_the_best(train_cfg, tmp_path):
     ]
 
 
+def test_a_run_is_closed_once_its_resumer_has_a_checkpoint_or_finished(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    (b / "checkpoints").mkdir(parents=True)
+    a.mkdir()
+    close_run(a, RESUMED, f"resumed by {b}\n")
+    assert not run_closed(a)  # b may still die before its first checkpoint
+    close_run(b, FINISHED)  # b resumed a after its last epoch: nothing left to train
+    assert run_closed(a)
+
+
+def test_the_carried_best_checkpoint_is_made_once(tmp_path, monkeypatch):
+    """Every DDP rank loads the callback state; only the first makes the file."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    from relight.checkpoints.best import BestCheckpoint
+
+    old = tmp_path / "old" / "epoch_000.ckpt"
+    old.parent.mkdir()
+    old.write_bytes(b"weights")
+    state = {"dirpath": str(old.parent), "monitor": "val/ssim", "best_model_score": 0.9}
+    state["best_model_path"] = str(old)
+    for rank in (1, 0, 0):  # another rank, then the first one, twice
+        monkeypatch.setattr(rank_zero_only, "rank", rank)
+        callback = BestCheckpoint(dirpath=tmp_path / "new", monitor="val/ssim", mode="max")
+        callback.load_state_dict(dict(state))
+        carried = tmp_path / "new" / "epoch_000.ckpt"
+        assert callback.best_model_path == str(carried) and callback.best_model_score == 0.9
+        assert carried.exists() == (rank == 0)
+    assert carried.stat().st_ino == old.stat().st_ino  # a link, not a second copy
+
+
 def test_checkpoints_of_either_checkpoint_class_resume_with_the_other():
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -168,9 +199,8 @@ def test_a_run_that_trained_something_else_is_not_resumed(train_cfg, tmp_path, c
     assert read_records(tmp_path / "b.jsonl")[0]["step"] == 1  # a fresh run
     assert f"not resuming {a.paths.output_dir}: it trained something else" in caplog.text
     assert "model.optimizer.lr: 0.001 there, 0.002 here" in caplog.text
-    recorded(
-        train_cfg, tmp_path / "c.jsonl", "model.optimizer.lr=0.001", "data.num_workers=1", run="c"
-    )
+    how = ["data.num_workers=1", "data.max_bad_items=7", "model.panel_every_n_epochs=3"]
+    recorded(train_cfg, tmp_path / "c.jsonl", "model.optimizer.lr=0.001", *how, run="c")
     assert read_records(tmp_path / "c.jsonl")[0]["step"] == 4  # a's step 3, then on
 
 

@@ -97,6 +97,15 @@ def test_last_checkpoint_is_the_newest_state_whether_or_not_the_score_improved(t
     ]
 
 
+def test_without_a_validation_best_ckpt_is_the_newest_state(train_cfg):
+    """No score to pick by (no validation ran): best.ckpt, the test and the evaluation take
+    last.ckpt (they once found no checkpoint at all)."""
+    cfg = train_cfg("trainer.limit_val_batches=0", "test=false", "evaluate=false")
+    train(cfg)
+    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    assert (folder / "best.ckpt").resolve() == folder / "last.ckpt"
+
+
 def test_resume_continues_the_epoch_count(train_cfg):
     first = train_cfg("trainer.max_epochs=1", "run_name=resumable", run="first")
     train(first)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from relight.files import atomic_write
 
@@ -53,7 +54,8 @@ class BestCheckpoint(ModelCheckpoint):
             self.best_model_path = ""
             return
         carried = Path(self.dirpath) / best.name
-        link_or_copy(best, carried)
+        if rank_zero_only.rank == 0:  # the other DDP ranks only take the path
+            link_or_copy(best, carried)
         self.best_model_path = self.kth_best_model_path = str(carried)
         self.best_model_score = self.kth_value = score
         self.best_k_models = {str(carried): score}
@@ -63,6 +65,8 @@ def link_or_copy(source: Path, target: Path) -> None:
     """``target`` as a hard link to ``source`` (instant, no space), or an atomic copy where
     links are not possible (another file system)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and os.path.samefile(source, target):
+        return
     try:
         os.link(source, target)
     except OSError:

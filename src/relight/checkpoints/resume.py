@@ -114,7 +114,7 @@ def close_run(run_dir: Path, marker: str, text: str = "") -> None:
 
 def run_closed(run_dir: Path) -> bool:
     """Whether a run folder finished, or was resumed by a later run that has written a
-    checkpoint of its own. Until it has, the run stays resumable: the other ranks of a
+    checkpoint of its own or finished. Until it has, the run stays resumable: the other ranks of a
     DDP run resolve the same checkpoint as the first, and a resumed run killed again before
     its first checkpoint is resumed from the same place again."""
     if (run_dir / FINISHED).exists():
@@ -125,30 +125,70 @@ def run_closed(run_dir: Path) -> bool:
     text = marker.read_text().strip()
     if not text.startswith(RESUMED_BY):
         return True  # a marker of another form: closed, as markers always were
-    resumer = Path(text.removeprefix(RESUMED_BY)) / "checkpoints"
-    return newest_complete_checkpoint(resumer, list(RESUMABLE)) is not None
+    resumer = Path(text.removeprefix(RESUMED_BY))
+    if (resumer / FINISHED).exists():  # e.g. it resumed after the last epoch: nothing to do
+        return True
+    return newest_complete_checkpoint(resumer / "checkpoints", list(RESUMABLE)) is not None
 
 
 #: The config sections that say what a run trains. ``auto_resume`` continues a run only when
 #: they are the same: the jobs of a sweep (over ``model.optimizer.lr``, ``seed``, a loss
 #: weight) share their run name and variant, and one must not continue another.
 RUN_KEY_SECTIONS = ("model", "loss", "data", "seed")
-#: ``data`` keys that change how items are loaded, not which: left out of the key.
-LOADER_KEYS = ("num_workers", "pin_memory", "persistent_workers", "prefetch_factor")
+#: Settings in those sections that change how a run trains, not what: left out of the key,
+#: so that a run resumes with other loader settings or batch size (docs/training.md), a
+#: higher data.max_bad_items (what TooManyBadItemsError suggests), compiled or not.
+RUN_KEY_IGNORED = (
+    *(
+        f"data.{k}"
+        for k in (
+            "batch_size",
+            "num_workers",
+            "pin_memory",
+            "persistent_workers",
+            "prefetch_factor",
+            "cache_dir",
+            "allow_pickle",
+            "compact_transport",
+            "on_bad_item",
+            "max_bad_items",
+            "verify",
+            "render_workers",
+        )
+    ),
+    *(
+        f"model.{k}"
+        for k in (
+            "channels_last",
+            "compile",
+            "compile_mode",
+            "compile_loss",
+            "compile_eval",
+            "panel_every_n_epochs",
+            "panel_rows",
+            "max_nonfinite_steps",
+            "net.activation_checkpointing",
+            "net.allow_random_init",
+            "optimizer.foreach",
+            "optimizer.fused",
+            "optimizer.capturable",
+        )
+    ),
+)
 #: The file in a run folder that holds its :func:`run_key`.
 RUN_KEY_FILE = "run_key.json"
 
 
 def run_key(cfg: DictConfig) -> dict[str, Any]:
-    """What the run trains: :data:`RUN_KEY_SECTIONS` of ``cfg``, resolved, loader knobs out."""
-    key = {}
+    """What the run trains: :data:`RUN_KEY_SECTIONS` of ``cfg``, resolved and flattened
+    (``{"model.optimizer.lr": 0.0001, ...}``), :data:`RUN_KEY_IGNORED` left out."""
+    sections = {}
     for section in RUN_KEY_SECTIONS:
         value = cfg.get(section)
-        key[section] = (
+        sections[section] = (
             OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
         )
-    if isinstance(key.get("data"), dict):
-        key["data"] = {k: v for k, v in key["data"].items() if k not in LOADER_KEYS}
+    key = {k: v for k, v in flatten(sections).items() if k not in RUN_KEY_IGNORED}
     return json.loads(json.dumps(key, default=str))  # as it reads back from the file
 
 
@@ -164,10 +204,10 @@ def same_run_key(run_dir: Path, key: dict[str, Any]) -> bool:
     path = Path(run_dir) / RUN_KEY_FILE
     if not path.is_file():
         return True
-    theirs = json.loads(path.read_text())
-    if theirs == key:
+    other = json.loads(path.read_text())
+    if other == key:
         return True
-    mine, other = flatten(key), flatten(theirs)
+    mine = key
     differences = sorted(k for k in mine.keys() | other.keys() if mine.get(k) != other.get(k))
     shown = ", ".join(f"{k}: {other.get(k)!r} there, {mine.get(k)!r} here" for k in differences[:3])
     more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
