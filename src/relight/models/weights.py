@@ -160,9 +160,12 @@ def create_timm_model(
             model = timm.create_model(
                 name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **kwargs
             )
-        except RuntimeError as error:  # a strict load: names or shapes that do not fit
+        except (RuntimeError, KeyError) as error:  # names or shapes that do not fit: a
+            # strict load's RuntimeError; older timm's stem adaptation, a KeyError
             problem = str(error).strip().splitlines()[-1].strip()[:300]
-            raise CheckpointError(f"{path}: not weights of {what} ({problem})") from error
+            raise CheckpointError(
+                f"{path}: not weights of {what} ({type(error).__name__}: {problem})"
+            ) from error
         check_weights_landed(model, weights, path, what)
         return model
 
