@@ -199,6 +199,7 @@ def test_a_run_that_trained_something_else_is_not_resumed(train_cfg, tmp_path, c
     assert read_records(tmp_path / "b.jsonl")[0]["step"] == 1  # a fresh run
     assert f"not resuming {a.paths.output_dir}: it trained something else" in caplog.text
     assert "model.optimizer.lr: 0.001 there, 0.002 here" in caplog.text
+    assert caplog.text.count("not resuming") == 1  # one line per run, not per checkpoint
     how = ["data.num_workers=1", "data.max_bad_items=7", "model.panel_every_n_epochs=3"]
     recorded(train_cfg, tmp_path / "c.jsonl", "model.optimizer.lr=0.001", *how, run="c")
     assert read_records(tmp_path / "c.jsonl")[0]["step"] == 4  # a's step 3, then on

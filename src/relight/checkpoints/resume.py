@@ -81,12 +81,19 @@ def newest_complete_checkpoint(
     file is reported with a warning and the next older checkpoint is taken instead.
     """
     found = {p.resolve() for pattern in patterns for p in root.glob(pattern)}  # latest/ links
+    runs: dict[Path, bool] = {}  # each run folder judged once, not once per checkpoint
+
+    def resumable(run_dir: Path) -> bool:
+        if run_dir not in runs:
+            runs[run_dir] = not (skip_closed and run_closed(run_dir)) and (
+                key is None or same_run_key(run_dir, key)
+            )
+        return runs[run_dir]
+
     candidates = [
         p
         for p in found
-        if (exclude is None or exclude.resolve() not in p.parents)
-        and not (skip_closed and run_closed(p.parents[1]))
-        and (key is None or same_run_key(p.parents[1], key))
+        if (exclude is None or exclude.resolve() not in p.parents) and resumable(p.parents[1])
     ]
     for path in sorted(candidates, key=lambda p: p.stat().st_mtime, reverse=True):
         problem = checkpoint_problem(path)
@@ -207,9 +214,8 @@ def same_run_key(run_dir: Path, key: dict[str, Any]) -> bool:
     other = json.loads(path.read_text())
     if other == key:
         return True
-    mine = key
-    differences = sorted(k for k in mine.keys() | other.keys() if mine.get(k) != other.get(k))
-    shown = ", ".join(f"{k}: {other.get(k)!r} there, {mine.get(k)!r} here" for k in differences[:3])
+    differences = sorted(k for k in key.keys() | other.keys() if key.get(k) != other.get(k))
+    shown = ", ".join(f"{k}: {other.get(k)!r} there, {key.get(k)!r} here" for k in differences[:3])
     more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
     log.info("not resuming %s: it trained something else (%s%s)", run_dir, shown, more)
     return False
