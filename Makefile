@@ -32,8 +32,8 @@ train: install  ## the main job: mini-VIDIT (rendered if missing) -> train S3Net
 train-gpu: install  ## the GPU main job: the paper's S3Net on mini-VIDIT, one CUDA GPU, <= 10 min of training
 	$(BIN)/relight-train experiment=minividit_gpu $(ARGS)
 
-eval: install  ## evaluate the latest run's best checkpoint (logs/train/latest/checkpoints/best.ckpt)
-	$(BIN)/relight-eval ckpt_path=logs/train/latest/checkpoints/best.ckpt image_size=128 $(ARGS)
+eval: install  ## evaluate the latest run's best checkpoint (or CKPT=path), at 128² on the mini-VIDIT validation pairs
+	$(BIN)/relight-eval ckpt_path=$${CKPT:-logs/train/latest/checkpoints/best.ckpt} image_size=128 $(ARGS)
 
 predict: install  ## relight the mini-VIDIT validation pairs with the latest best checkpoint (+ metrics, submission zip)
 	$(BIN)/relight-predict --pairs $${PAIRS:-data/minividit/validation} --checkpoint $${CKPT:-logs/train/latest/checkpoints/best.ckpt} --output $${OUT:-logs/predict} --submission $(ARGS)

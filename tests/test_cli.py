@@ -345,3 +345,43 @@ def test_lazy_exports_are_the_classes_and_unknown_names_still_fail():
     assert relight.checkpoints.AtomicCheckpointIO is AtomicCheckpointIO
     with pytest.raises(AttributeError, match="relight.data.*VIDITDatamodule"):
         relight.data.VIDITDatamodule  # noqa: B018 - the lookup is the test
+
+
+# --- expected errors raised inside a config's _target_ or a worker pool -------------------
+
+
+def test_missing_imagenet_weights_end_in_one_line_from_relight_train(tmp_path):
+    """hydra.utils.instantiate wraps what S3Net raised in an InstantiationException, which
+    Hydra printed as a repr with literal \\n; the user's error is its cause."""
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), TORCH_HOME=str(tmp_path / "torch"))
+    env.pop("RELIGHT_DEBUG", None)
+    result = console(
+        "relight-train", "debug=fdr", f"paths.root_dir={tmp_path}", cwd=tmp_path, env=env
+    )
+    line = one_line_error(result, "relight-train", 1)
+    assert "ImageNet weights for the S3Net encoder 'res2net101d' are not available" in line
+    assert "Error in call to target" not in result.stderr
+
+
+def test_rendering_without_mitsuba_is_one_line_not_a_pool_restarting_workers(tmp_path):
+    """A mitsuba that cannot be imported (here a stand-in that raises, as when the render
+    extra is not installed): each spawned render worker failed in its initializer and the
+    pool started new ones for ever."""
+    stand_in = tmp_path / "site" / "mitsuba"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'mitsuba'\", name='mitsuba')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(stand_in.parent), *sys.path]))
+    env.pop("RELIGHT_DEBUG", None)
+    args = ["--train-scenes", "2", "--val-scenes", "2", "--shifted-scenes", "0", "--size", "32"]
+    result = subprocess.run(
+        [str(BIN / "relight-minividit"), str(tmp_path / "out"), *args, "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    line = one_line_error(result, "relight-minividit", 1)
+    assert "needs Mitsuba 3" in line and "pip install 'relight[render]'" in line

@@ -73,6 +73,7 @@ def test_train_test_evaluate_and_stable_paths(train_cfg, tiny_data, tmp_path, ca
     assert all(k.startswith("net.") for k in state)  # no frozen VGG/LPIPS copies
     net, config = net_from_checkpoint(best)
     assert config["encoder_weights"] == "none" and not net.config.global_residual
+    assert not net.training  # ready for inference (README): BatchNorm uses its statistics
 
 
 def test_last_checkpoint_is_the_newest_state_whether_or_not_the_score_improved(train_cfg):

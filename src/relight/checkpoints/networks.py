@@ -20,7 +20,8 @@ ANY_CHECKPOINT_HELP = "a relight-train checkpoint, a relight-convert .pt or the 
 
 
 def net_from_checkpoint(path: str | os.PathLike[str]) -> tuple[S3Net, dict[str, Any]]:
-    """Rebuild the S3Net stored in a relight training checkpoint; returns (net, net_config)."""
+    """Rebuild the S3Net stored in a relight training checkpoint, in eval mode; returns
+    (net, net_config)."""
     return _net_from_training_checkpoint(read_checkpoint(path), path)
 
 
@@ -51,11 +52,12 @@ def _net_from_training_checkpoint(
         if k.startswith("net.")
     }
     load_state_strict(net, state, str(path))
-    return net, config
+    return net.eval(), config
 
 
 def net_from_any_checkpoint(path: str | os.PathLike[str]) -> tuple[S3Net, dict[str, Any], str]:
-    """Rebuild S3Net from any checkpoint relight knows; returns (net, net_config, kind).
+    """Rebuild S3Net from any checkpoint relight knows, in eval mode; returns (net,
+    net_config, kind).
 
     ``kind`` is ``"relight"`` (a ``relight-train`` checkpoint, any variant), ``"converted"``
     (the state dict ``relight-convert`` writes: the paper's model) or ``"authors"`` (the
@@ -77,7 +79,7 @@ def net_from_any_checkpoint(path: str | os.PathLike[str]) -> tuple[S3Net, dict[s
     net = S3Net(encoder_weights="none")  # the paper's model, weights from the file
     if any(k.startswith(("attention16.", "enhancement.")) for k in state):
         load_state_strict(net, state, str(path))
-        return net, net.hparams(), "converted"
+        return net.eval(), net.hparams(), "converted"
     try:
         converted = convert_authors_checkpoint(state, net.state_dict())
     except CheckpointConversionError as error:
@@ -85,7 +87,7 @@ def net_from_any_checkpoint(path: str | os.PathLike[str]) -> tuple[S3Net, dict[s
             f"{path}: neither a relight checkpoint nor the authors' S3Net weight.pkl ({error})"
         ) from error
     load_state_strict(net, converted, str(path))
-    return net, net.hparams(), "authors"
+    return net.eval(), net.hparams(), "authors"
 
 
 def load_state_strict(net: torch.nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 
 import torch
 
+from relight.data.synthetic import RendererMissingError
 from relight.devices import DeviceUnavailableError
 from relight.models.execution import CompileFailedError
 from relight.models.monocular_depth import DepthExtraMissingError
@@ -25,7 +26,7 @@ from relight.models.weights import WeightsUnavailableError
 #: What a user can cause and fix: missing, unreadable or wrong files and data (OSError:
 #: FileNotFoundError, PermissionError, OutputNotWritableError, OutOfSpaceError; ValueError:
 #: DataFormatError, CheckpointError, ConfigError and relight's checks of arguments),
-#: unavailable weights or devices, a missing optional extra (depth estimation), a run
+#: unavailable weights or devices, a missing optional extra (depth estimation, rendering), a run
 #: that diverged, a GPU out of memory, a machine where torch.compile cannot compile (the
 #: message names the switch that turns it off).
 EXPECTED: tuple[type[BaseException], ...] = (
@@ -33,6 +34,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     ValueError,
     WeightsUnavailableError,
     DepthExtraMissingError,
+    RendererMissingError,
     DeviceUnavailableError,
     CompileFailedError,
     FloatingPointError,
@@ -80,6 +82,17 @@ def expected(error: BaseException) -> bool:
     return isinstance(error, EXPECTED)
 
 
+def user_error(error: BaseException) -> BaseException | None:
+    """The expected error behind ``error``: ``error`` itself, or the cause of Hydra's
+    ``InstantiationException`` (``hydra.utils.instantiate`` wraps what a config's
+    ``_target_`` raised, e.g. missing ImageNet weights); ``None`` for a bug."""
+    from hydra.errors import InstantiationException
+
+    while isinstance(error, InstantiationException) and error.__cause__ is not None:
+        error = error.__cause__
+    return error if expected(error) else None
+
+
 def console_script(prog: str) -> Callable[[Main], Main]:
     """Decorate a console script's ``main``: expected failures end in one line (see the
     module doc), unless debugging."""
@@ -92,10 +105,11 @@ def console_script(prog: str) -> Callable[[Main], Main]:
                 return main(*args, **kwargs)
             except KeyboardInterrupt:
                 fail(prog, "interrupted", 130)
-            except Exception as error:  # noqa: BLE001 - sorted by expected() below
-                if debugging(argv) or not expected(error):
+            except Exception as error:  # noqa: BLE001 - sorted by user_error() below
+                cause = user_error(error)
+                if debugging(argv) or cause is None:
                     raise
-                fail(prog, error)
+                fail(prog, cause)
 
         return run  # type: ignore[return-value]
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 UNREADABLE_KEY = "unreadable"
 
 
-class BadItemPolicy(str, Enum):
+class BadItemPolicy(str, Enum):  # noqa: UP042 - a StrEnum formats differently in messages
     """``data.on_bad_item``: stop at an unreadable training file, or skip its items."""
 
     error = "error"

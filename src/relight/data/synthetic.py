@@ -361,6 +361,24 @@ assert np.isfinite(np.array(mi.render(scene, spp=2))).all()
 """
 
 
+class RendererMissingError(ImportError):
+    """Mitsuba, which renders the mini-VIDIT, is not installed (relight's ``render`` extra)."""
+
+
+def require_mitsuba() -> None:
+    """Import Mitsuba here, in the process that starts the render workers: a worker whose
+    import fails would be restarted by the pool for ever. Raises
+    :class:`RendererMissingError` saying how to install it."""
+    try:
+        import mitsuba  # noqa: F401
+    except ImportError as error:
+        raise RendererMissingError(
+            f"rendering the mini-VIDIT needs Mitsuba 3, which cannot be imported ({error}): "
+            "pip install 'relight[render]' (or pip install 'mitsuba>=3.5,<4'), or point "
+            "data.dataset_dir at a mini-VIDIT rendered elsewhere"
+        ) from error
+
+
 @functools.cache
 def choose_variant(requested: str = "auto") -> str:
     """``llvm_ad_rgb`` when it renders in a subprocess probe, else ``scalar_rgb``.
@@ -602,6 +620,8 @@ def render_minividit(
         },
         "descriptions": {f"Image{sid:03d}": d for sid, d in descriptions.items()},
     }
+    if jobs:
+        require_mitsuba()
     write_text_atomic(out / "minividit.json", json.dumps(summary, indent=1))
     variant = choose_variant(settings.variant)
     start, written = time.perf_counter(), 0
