@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from relight.losses import CharbonnierLoss, CompositeLoss, PerceptualLoss
+from relight.losses.wssim import WSSIMLoss
 from relight.models import WeightsUnavailableError
 
 
@@ -112,6 +113,36 @@ def test_composite_is_weighted_sum_of_terms(generator):
     total.backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all()
     assert not any(p.requires_grad for p in parts.values())
+
+
+def test_composite_passes_its_settings_to_the_terms(generator):
+    """``loss.eps``, ``loss.wssim_levels`` and ``loss.wssim_ratio`` reach the terms (the
+    other tests use only the defaults, which the terms share)."""
+    coarse = torch.rand(1, 3, 8, 8, generator=generator)
+    a = torch.nn.functional.interpolate(coarse, size=64, mode="bilinear")  # smooth
+    b = a + 0.05 * torch.randn(1, 3, 64, 64, generator=generator)  # noisy: bands differ
+    loss = CompositeLoss(1.0, 1.0, 0.0, eps=0.1, wssim_levels=1, wssim_ratio=0.5)
+    _, parts = loss(a, a)
+    assert parts["charbonnier"].item() == pytest.approx(0.1)  # Charbonnier of equal images
+    _, parts = loss(a, b)
+    assert parts["wssim"].item() == pytest.approx(WSSIMLoss(1, 0.5)(a, b).item(), rel=1e-6)
+    for other in (WSSIMLoss(1, 0.7), WSSIMLoss(2, 0.5)):
+        assert parts["wssim"].item() != pytest.approx(other(a, b).item(), rel=1e-3)
+
+
+def test_perceptual_layer_weights_scale_their_terms(generator):
+    """``perceptual_layers`` as a mapping: each layer's term times its weight."""
+    a = torch.rand(1, 3, 32, 32, generator=generator)
+    b = torch.rand(1, 3, 32, 32, generator=generator)
+
+    def loss(layers: dict[str, float]) -> float:
+        torch.manual_seed(0)  # the same VGG19 weights each time
+        return PerceptualLoss(layers, weights="none")(a, b).item()
+
+    first, second = loss({"relu1_2": 1.0}), loss({"relu2_2": 1.0})
+    assert first > 0 and second > 0
+    weighted = loss({"relu1_2": 2.0, "relu2_2": 0.5})
+    assert weighted == pytest.approx(2.0 * first + 0.5 * second, rel=1e-5)
 
 
 def test_composite_skips_zero_weight_terms():
