@@ -50,9 +50,11 @@ def test_a_random_flip_is_one_decision_per_item_and_reproducible(folders):
     assert 0 < sum(decisions) < len(decisions)
 
 
-def test_a_crop_takes_the_same_window_of_all_five():
-    size, crop = 48, 32
-    ramp = torch.arange(size * size, dtype=torch.float32).reshape(size, size)
+@pytest.mark.parametrize(("height", "width"), [(48, 48), (48, 96), (96, 48)])
+def test_a_crop_takes_the_same_window_of_all_five(height, width):
+    """Windows anywhere in the item, of every shape (native-size VIDIT is not square)."""
+    crop = 32
+    ramp = torch.arange(height * width, dtype=torch.float32).reshape(height, width)
     item = {
         "name": "x",
         "input": ramp.expand(3, -1, -1) + 0,
@@ -62,10 +64,10 @@ def test_a_crop_takes_the_same_window_of_all_five():
         "guide_depth": ramp[None] + 4,
     }
     windows = set()
-    for seed in range(20):
+    for seed in range(40):
         out = JointAugmentation(hflip=0.5, crop_size=crop)(item, np.random.default_rng(seed))
         corner = out["input"][0, 0, 0].item(), out["input"][0, 0, -1].item()
-        top, left = divmod(int(min(corner)), size)
+        top, left = divmod(int(min(corner)), width)
         flip = corner[0] > corner[1]
         windows.add((top, left, flip))
         for offset, name in enumerate(JOINT_KEYS):
@@ -73,8 +75,10 @@ def test_a_crop_takes_the_same_window_of_all_five():
             expected = expected.flip(-1) if flip else expected
             assert out[name].shape[-2:] == (crop, crop)
             assert torch.equal(out[name], expected), name
-            assert out[name].min().item() == top * size + left + offset
+            assert out[name].min().item() == top * width + left + offset
     assert len(windows) > 10 and {w[2] for w in windows} == {True, False}
+    tops, lefts = {w[0] for w in windows}, {w[1] for w in windows}
+    assert max(tops) > (height - crop) / 2 and max(lefts) > (width - crop) / 2
 
 
 def test_a_scene_tint_gives_input_and_target_one_gain_and_the_guide_another():

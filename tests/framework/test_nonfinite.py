@@ -56,6 +56,16 @@ def test_too_many_nonfinite_steps_in_a_row_stop_with_a_clear_error(train_cfg, mo
     assert not list(Path(cfg.paths.output_dir).glob("checkpoints/*.ckpt"))
 
 
+def test_the_limit_counts_nonfinite_steps_in_a_row_not_in_all(train_cfg, monkeypatch):
+    """NaN, finite, NaN, finite under a limit of 1: never 2 in a row, so training ends."""
+    nan_on_calls(monkeypatch, {1, 3})
+    cfg = train_cfg(
+        "trainer.max_epochs=2", "model.max_nonfinite_steps=1", "evaluate=false", "test=false"
+    )
+    metrics = train(cfg)
+    assert metrics["train/nonfinite_steps"] == 2
+
+
 def test_checkpoint_with_nonfinite_weights_is_refused(train_cfg):
     from hydra.utils import instantiate
 

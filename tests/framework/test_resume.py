@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from relight.checkpoints import FINISHED, RESUMED, close_run, read_checkpoint, run_closed
 from relight.train import train
@@ -304,3 +305,43 @@ def test_skip_policy_resumes_exactly_over_an_unreadable_file(train_cfg, tmp_path
     assert bad_items[0][-1] == bad_items[1][-1] == 1  # one file, reported once
     assert skipped[0][3] > skipped[0][2]  # step 4 replaced an item
     assert skipped[1][:2] == skipped[0][3:]  # the count continues from the checkpoint
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "seed=1",
+        "loss.wssim=0.5",
+        "loss.eps=0.01",
+        "model.optimizer.lr=0.002",
+        "model.net.attention=false",
+        "data.image_size=64",
+    ],
+)
+def test_the_run_key_changes_with_what_a_run_trains(change, tmp_path):
+    """One key per section (model, loss, data, seed): a sweep over any of them must not
+    resume its own jobs."""
+    from relight.checkpoints.resume import run_key
+
+    base = run_key(compose_cfg("train", [], tmp_path))
+    changed = run_key(compose_cfg("train", [change], tmp_path))
+    name = change.split("=")[0]
+    differing = [k for k in base if base[k] != changed.get(k)]
+    assert name in differing  # and its aliases: model.loss is ${loss}, data.seed ${seed}
+    assert all(k.endswith(name) for k in differing), differing
+
+
+def test_the_run_key_leaves_out_how_a_run_runs_and_each_left_out_key_exists(tmp_path):
+    """RUN_KEY_IGNORED: loader and speed settings may change on resume; a name in it that is
+    not a config key would leave nothing out (a typo there goes unnoticed otherwise)."""
+    from relight.checkpoints.resume import RUN_KEY_IGNORED, RUN_KEY_SECTIONS, flatten, run_key
+
+    every = {}
+    for data in ("minividit", "vidit"):
+        composed = compose_cfg("train", [f"data={data}"], tmp_path)
+        sections = [s for s in RUN_KEY_SECTIONS if OmegaConf.is_config(composed[s])]
+        every |= flatten({s: OmegaConf.to_container(composed[s]) for s in sections})
+    assert not [k for k in RUN_KEY_IGNORED if k not in every]
+    cfg = compose_cfg("train", [], tmp_path)
+    changes = ["data.batch_size=3", "data.num_workers=0", "model.compile=true", "data.verify=true"]
+    assert run_key(compose_cfg("train", changes, tmp_path)) == run_key(cfg)

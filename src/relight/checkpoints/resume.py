@@ -153,7 +153,6 @@ RUN_KEY_IGNORED = (
             "num_workers",
             "pin_memory",
             "persistent_workers",
-            "prefetch_factor",
             "cache_dir",
             "allow_pickle",
             "compact_transport",
