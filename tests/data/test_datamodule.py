@@ -244,3 +244,17 @@ def test_converted_resume_position_moves_the_training_loops_batch_count(train_ro
 def test_val_pairs_per_scene_below_one_names_its_key(train_root):
     with pytest.raises(ValueError, match=r"^data\.val_pairs_per_scene must be >= 1, got 0$"):
         VIDITDataModule(train_root, image_size=32, val_ratio=0.5, val_pairs_per_scene=0).setup()
+
+
+def test_validation_and_test_batches_come_in_the_sets_order_every_epoch(train_root):
+    """The same pairs in the same batches each epoch: the first batch's panel shows the same
+    pairs throughout a run, and runs compare pair by pair."""
+    dm = VIDITDataModule(train_root, image_size=32, val_scenes=[1, 4], batch_size=3)
+    dm.setup("fit")
+    expected = [dm.val_set[i]["name"] for i in range(len(dm.val_set))]
+    assert len(set(expected)) > 1
+    for make_loader in (dm.val_dataloader, dm.test_dataloader):
+        for epoch in (0, 3):
+            loader = make_loader()
+            loader.sampler.set_epoch(epoch)
+            assert [name for batch in loader for name in batch["name"]] == expected

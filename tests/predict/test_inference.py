@@ -106,6 +106,18 @@ def test_downscaled_pass_restores_the_detail():
     assert (reduced - full).abs().max() < 0.02
 
 
+def test_downscaled_pass_adds_back_the_fine_detail_the_reduced_size_loses():
+    """A 2-pixel checkerboard on the input RGB is gone at half size; a network that keeps
+    its input's RGB gets it back exactly (the smooth input above hides a missing add-back)."""
+    x = smooth_input(320, 480)
+    checker = (torch.arange(320)[:, None] + torch.arange(480)[None]) % 2
+    x[:, :3] += 0.1 * (checker - 0.5)
+    reduced = relight_any_size(
+        lambda t: t[:, :3], x, SizePolicy(max_pixels=160 * 240, large="downscale")
+    )
+    torch.testing.assert_close(reduced, x[:, :3], atol=1e-5, rtol=0)
+
+
 def test_downscaled_pass_of_a_network_without_depth():
     x = smooth_input(320, 480)[:, :6]  # input and guide RGB only
 
