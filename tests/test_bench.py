@@ -1,6 +1,7 @@
 """The benchmark suite runs end to end on a CPU (tiny sizes) and writes the documented
 record schema; the GPU profile refuses clearly without a GPU."""
 
+import dataclasses
 import json
 
 import pytest
@@ -382,27 +383,26 @@ def test_a_killed_resume_loses_nothing_and_changed_rows_are_measured(monkeypatch
     assert len(batch2["records"]) == len(names)
 
 
-def test_resume_keeps_the_accuracy_and_data_blocks_until_their_inputs_change(monkeypatch, tmp_path):
-    """One measurement makes all rows of either block: kept whole, or measured again."""
+def fake_blocks(monkeypatch, calls, accuracy):
+    """The suite's accuracy and data blocks without measuring: the accuracy block's
+    ``run_isolated`` returns ``accuracy(spec)`` (or raises what it raises), the data rows
+    have 1 item/s; ``calls`` collects ("accuracy" or "data", None) of each."""
     import relight.bench.data
     from relight.bench import suite
 
-    checkpoint = tmp_path / "best.ckpt"
-    checkpoint.write_bytes(b"weights")
-    calls = []
     measured = fake_measurements(calls=calls)
 
     def fake_run(spec, timeout=1200):
         if spec["bench"] != "accuracy":
             return measured(spec, timeout)
         calls.append(("accuracy", None))
-        scores = {"psnr": 20.0, "ssim": 0.5, "max_abs": 0.0, "d_psnr": 0.0, "d_ssim": 0.0}
-        return {"pairs": 2, "weights": "best.ckpt", "modes": {m: scores for m in spec["modes"]}}
+        return accuracy(spec)
 
     def fake_data(args):
         calls.append(("data", None))
         return [
-            {"bench": "data", "size": size, "cache": cache, "workers": workers, "items_per_s": 1}
+            {"bench": "data", "size": size, "cache": cache, "workers": workers}
+            | {"items_per_s": 1, "items_per_s_per_worker": 1}
             for size in args.sizes
             for cache in (False, True)
             for workers in args.workers
@@ -410,6 +410,21 @@ def test_resume_keeps_the_accuracy_and_data_blocks_until_their_inputs_change(mon
 
     monkeypatch.setattr(suite, "run_isolated", fake_run)
     monkeypatch.setattr(relight.bench.data, "data", fake_data)
+
+
+def test_resume_keeps_the_accuracy_and_data_blocks_until_their_inputs_change(monkeypatch, tmp_path):
+    """One measurement makes all rows of either block: kept whole, or measured again."""
+    from relight.bench import suite
+
+    checkpoint = tmp_path / "best.ckpt"
+    checkpoint.write_bytes(b"weights")
+    calls = []
+
+    def accuracy(spec):
+        scores = {"psnr": 20.0, "ssim": 0.5, "max_abs": 0.0, "d_psnr": 0.0, "d_ssim": 0.0}
+        return {"pairs": 2, "weights": "best.ckpt", "modes": {m: scores for m in spec["modes"]}}
+
+    fake_blocks(monkeypatch, calls, accuracy)
     args = dict(
         output=tmp_path / "bench.json",
         train_sizes=[],
@@ -430,6 +445,91 @@ def test_resume_keeps_the_accuracy_and_data_blocks_until_their_inputs_change(mon
     calls.clear()
     suite.run_suite(suite_args(**{**args, "data_workers": [0, 2]}, resume=True))
     assert calls == [("accuracy", None), ("data", None)]
+
+
+def test_a_failed_block_is_recorded_and_resume_keeps_it_failed(monkeypatch, tmp_path):
+    """The accuracy block rendered a mini-VIDIT where Mitsuba is missing: its failure
+    stopped the whole suite, and every --resume measured it again. It is now an error row
+    per mode, the suite goes on, --resume keeps it (--retry-failed measures it again) and
+    the table says it failed."""
+    from relight.bench import suite
+
+    calls = []
+
+    def accuracy(spec):
+        raise RuntimeError("benchmark failed (exit 1):\nTraceback\nRendererMissingError: no")
+
+    fake_blocks(monkeypatch, calls, accuracy)
+    args = dict(
+        output=tmp_path / "bench.json",
+        train_sizes=[],
+        modes=["eager-fp32", "bf16-cl"],
+        accuracy=True,
+        minividit=tmp_path,
+        checkpoint="none",
+        data_sizes=[64],
+        data_workers=[0],
+    )
+    first = suite.run_suite(suite_args(**args))
+    failed = [r for r in first["records"] if r["bench"] == "accuracy"]
+    assert [(r["mode"], r["error"]) for r in failed] == [
+        ("eager-fp32", "RendererMissingError: no"),
+        ("bf16-cl", "RendererMissingError: no"),
+    ]
+    assert [r["bench"] for r in first["records"]][-2:] == ["data", "data"]
+    table = suite.format_tables(first, 100.0)
+    assert "## What each mode changes (? mini-VIDIT pairs, weights: ?)" in table
+    assert "| bf16-cl | failed: RendererMissingError: no |" in table
+
+    calls.clear()
+    again = suite.run_suite(suite_args(**args, resume=True))
+    assert calls == [] and again["records"] == first["records"]
+    suite.run_suite(suite_args(**args, resume=True, retry_failed=True))
+    assert calls == [("accuracy", None)]
+
+
+@pytest.mark.parametrize(
+    "folder, rendered",
+    [
+        ("a complete render with other settings", None),
+        ("a stopped render", "its settings"),
+        ("empty folders a render left", "fallback"),
+        ("pairs the renderer did not make", None),
+    ],
+)
+def test_accuracy_renders_a_mini_vidit_only_when_the_folder_has_none(
+    monkeypatch, tmp_path, folder, rendered
+):
+    """The accuracy block used any folder with validation/input: the empty one a render
+    stopped before its first picture left failed every later run with "no .png inputs";
+    and it rendered where that folder was missing although a complete mini-VIDIT of other
+    settings would do (data/minividit_gpu40 on a GPU machine without Mitsuba)."""
+    import relight.data.synthetic
+    from relight.bench.accuracy import FALLBACK_RENDER, minividit_pairs
+    from relight.data.synthetic import RenderSettings
+
+    ours = RenderSettings(train_scenes=40, shifted_scenes=0)
+    summary = {"content": ours.content(), "settings": dataclasses.asdict(ours)}
+    (tmp_path / "validation" / "input").mkdir(parents=True)
+    if folder == "a complete render with other settings":
+        (tmp_path / "minividit.json").write_text(json.dumps({**summary, "complete": True}))
+    elif folder == "a stopped render":
+        (tmp_path / "minividit.json").write_text(json.dumps({**summary, "complete": False}))
+    elif folder == "pairs the renderer did not make":
+        write_pairs(tmp_path / "validation", count=1, size=32)
+    renders = []
+    monkeypatch.setattr(
+        relight.data.synthetic, "render_minividit", lambda *a, **k: renders.append(a)
+    )
+    assert minividit_pairs(tmp_path) == tmp_path / "validation"
+    expected = {
+        None: [],
+        "its settings": [(tmp_path, ours)],
+        "fallback": [(tmp_path, RenderSettings(**FALLBACK_RENDER))],
+    }[rendered]
+    assert [(root, settings.content()) for root, settings in renders] == [
+        (root, settings.content()) for root, settings in expected
+    ]
 
 
 def test_speed_ups_need_their_reference_row(monkeypatch):

@@ -102,6 +102,86 @@ def test_kernel_timeline_counts_busy_time_and_gaps():
     }
 
 
+def test_profile_counts_device_time_once(monkeypatch):
+    """One ATen op launching one 100 µs kernel, under a 1000 µs annotation on the device
+    timeline (a record_function such as ``Optimizer.step#AdamW.step``, 900 µs of it idle):
+    the summary counted the op, its kernel and the annotation (shares 0.083, 0.083, 0.833)
+    and the annotation as a kernel (busy share 1.0). It is one kernel, the whole of the
+    device time, busy 10% of the wall time."""
+    from types import SimpleNamespace
+
+    from torch.autograd import DeviceType
+    from torch.autograd.profiler_util import EventList, FunctionEvent
+
+    from relight.bench import profile as profile_module
+
+    def event(id_: int, name: str, end: float, device: DeviceType, note: bool = False):
+        return FunctionEvent(
+            id=id_,
+            name=name,
+            thread=1,
+            start_us=0,
+            end_us=end,
+            use_device="cuda",
+            device_type=device,
+            device_index=0,
+            is_user_annotation=note,
+            stack=[],
+            input_shapes=[],
+        )
+
+    op = event(1, "aten::conv", 10, DeviceType.CPU)
+    op.append_kernel("kernelA", 0, 100.0)
+    kernel = event(2, "kernelA", 100, DeviceType.CUDA)
+    note = event(3, "Optimizer.step#AdamW.step", 1000, DeviceType.CUDA, note=True)
+    events = EventList([op, kernel, note], use_device="cuda")
+    events._build_tree()
+
+    class FakeProfile:
+        def __init__(self, **_: object) -> None:
+            pass
+
+        def __enter__(self) -> FakeProfile:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+        def key_averages(self) -> EventList:
+            return events.key_averages()
+
+        def events(self) -> EventList:
+            return events
+
+    parts = SimpleNamespace(
+        device=torch.device("cuda"),
+        dtype=None,
+        begin=lambda: None,
+        net=lambda x: x,
+        x=torch.zeros(1, requires_grad=True),
+        target=torch.zeros(1),
+        loss=lambda prediction, target: ((prediction - target).sum(), {}),
+        optimizer=SimpleNamespace(step=lambda: None, zero_grad=lambda set_to_none: None),
+    )
+    monkeypatch.setattr(profile_module, "build_train_step", lambda spec: parts)
+    monkeypatch.setattr(profile_module, "profile", FakeProfile)
+    monkeypatch.setattr(profile_module, "warm_up", lambda step, device, n, max_calls: n)
+    monkeypatch.setattr(profile_module, "sync", lambda device: None)
+    clock = iter([0.0, 0.001])  # one step of 1000 µs
+    monkeypatch.setattr(profile_module.time, "perf_counter", lambda: next(clock))
+    spec = dict(size=64, batch=1, precision="32-true", steps=1)
+    record = profile_module.profile_train_step(spec)
+
+    assert record["ops"] == [
+        {"name": "kernelA", "calls_per_step": 1.0, "self_ms_per_step": 0.1, "share": 1.0}
+    ]
+    assert record["total_self_ms_per_step"] == 0.1
+    assert record["kernels_per_step"] == 1.0 and record["device_busy_share"] == 0.1
+    assert "1 kernels per step (0.1 ms of kernel time); a kernel runs during 10%" in (
+        profile_module.format_profile(record)
+    )
+
+
 def test_profile_command_turns_cudnn_autotuner_on_when_asked(monkeypatch, tmp_path, capsys):
     """relight-bench profile --cudnn-benchmark profiles what trainer.benchmark=true trains."""
     from relight.cli.bench import main

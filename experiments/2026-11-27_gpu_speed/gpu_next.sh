@@ -14,25 +14,33 @@
 #               bf16-mixed-fused, bf16-mixed-fused-tuned (cuDNN's autotuner, eager: what
 #               trainer.benchmark=true gains, cheaply) and bf16-mixed-graphs at the paper's
 #               step, into benchmarks/gpu-changes-<GPU name>.json (resumable like `bench`)
-#   PART=once   everything on CUDA once: trainer=gpu with model.compile=true killed with -9
-#               and resumed by the same command, relight-eval in three execution modes,
-#               relight-predict --device cuda with tiles, ONNX export of the CUDA-trained
-#               checkpoint, the demo notebook's code cells
+#   PART=once   trainer=gpu with model.compile=true (its first step compiles for about
+#               170 s on an H200) killed with -9 once it has written a step checkpoint, and
+#               resumed by the same command (about 7 minutes on an H200)
+#   PART=tools  on CUDA once: relight-eval in three execution modes, relight-predict
+#               --device cuda with tiles, ONNX export of the CUDA-trained checkpoint, the
+#               demo notebook's code cells (about 4 minutes). It uses the checkpoint `once`
+#               left on this machine, else trains one eager epoch for one first (~1 min)
 # Each part stops its steps within BUDGET s (default 560: a device call runs at most 600 s).
-# Logs, tables and panels go to $OUT (checkpoints stay behind). On the GPU machine, carrying
-# .gpu and data/minividit_gpu40 (rendered here with
-# `relight-minividit data/minividit_gpu40 --train-scenes 40 --shifted-scenes 0`):
+# Logs, tables and panels go to $OUT (checkpoints stay behind in $WORK_ROOT/<part>). On the
+# GPU machine, carrying .gpu and data/minividit_gpu40 (git-ignored: render it here first
+# with `relight-minividit data/minividit_gpu40 --train-scenes 40 --shifted-scenes 0`):
 #   source .gpu/env.sh && PART=train bash experiments/2026-11-27_gpu_speed/gpu_next.sh
 # DRY=1 runs the same plumbing on the CPU with a tiny network, in a few minutes, so a typo
 # costs no device time:
 #   DRY=1 PART=once OUT=/tmp/gpu-dry bash experiments/2026-11-27_gpu_speed/gpu_next.sh
 set -u
 : "${OUT:?set OUT to the folder for the logs}"
-PART=${PART:?set PART to train, bench, changes or once}
+PART=${PART:?set PART to train, bench, changes, once or tools}
 DATA=${DATA:-$PWD/data/minividit_gpu40}
-WORK=${WORK:-/tmp/relight-gpu}
+WORK_ROOT=${WORK_ROOT:-/tmp/relight-gpu}
+WORK=$WORK_ROOT/$PART  # a part's own: `tools` finds the checkpoint `once` left
 TRAIN_TIME=${TRAIN_TIME:-00:00:05:00}
 rm -rf "$WORK" && mkdir -p "$WORK" "$OUT"
+if [ ! -f "$DATA/minividit.json" ]; then
+    echo "no mini-VIDIT at $DATA: render it on the CPU machine (see README.md) and carry it" >&2
+    exit 2
+fi
 data=(data.dataset_dir="$DATA" data.train_scenes=40 data.shifted_scenes_rendered=0)
 device=cuda
 tiny=()
@@ -51,12 +59,17 @@ train=(python3 -m relight.train experiment=minividit_gpu "${data[@]}" paths.log_
 
 BUDGET=${BUDGET:-560}  # seconds for the whole part: one device call runs at most 600 s
 
+KILL_AFTER=15  # s between timeout's SIGTERM and its SIGKILL: Lightning's SIGTERM handler
+# stops only after the current batch, and a first compiled batch takes minutes
+
+left() { echo $((BUDGET - SECONDS)); }  # seconds the part has left
+
 step() {  # step NAME LIMIT_S COMMAND...: run within LIMIT_S and the part's BUDGET, log to $OUT/NAME.log
     local name=$1 limit=$2 start=$SECONDS
     shift 2
-    if [ $((BUDGET - SECONDS)) -lt "$limit" ]; then limit=$((BUDGET - SECONDS)); fi
+    if [ $(($(left) - KILL_AFTER)) -lt "$limit" ]; then limit=$(($(left) - KILL_AFTER)); fi
     if [ "$limit" -lt 15 ]; then echo "$name: skipped, the part's ${BUDGET} s are spent"; return 124; fi
-    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    timeout -k "$KILL_AFTER" "$limit" "$@" > "$OUT/$name.log" 2>&1
     local rc=$?
     echo "$name: rc=$rc in $((SECONDS - start)) s"
     grep -E "Error|error:|Traceback" "$OUT/$name.log" | tail -3
@@ -86,7 +99,7 @@ bench)
             --repeats 1 --train-repeats 1 --gemm-n 128 --data-sizes --checkpoint none
             --minividit "$DATA")
     else
-        bench+=(--profile gpu)
+        bench+=(--profile gpu --minividit "$DATA")  # the carried one: no Mitsuba there
     fi
     step bench-gpu 560 "${bench[@]}"
     if [ "${DRY:-0}" = 1 ]; then  # the same again: every row is in the file, none measured
@@ -119,22 +132,63 @@ changes)
     grep -A8 "What each training mode changes" "$OUT/bench-changes.md"
     ;;
 once)
-    # 1. trainer=gpu with model.compile=true (the experiment's default), killed with -9 after
-    #    its first step checkpoint; the same command then resumes from it
-    killed=("${train[@]}" run_name=killed trainer.max_epochs=4 callbacks.step_checkpoint.every_n_train_steps=20 "${tiny[@]}")
+    # trainer=gpu with model.compile=true (the experiment's default), killed with -9 once a
+    # step checkpoint is complete (a second one has started, or 30 s have passed since the
+    # first appeared); the same command then resumes from it. Checkpoints every 2 steps:
+    # the first compiled step takes minutes, and then a few steps fit before the kill.
+    killed=("${train[@]}" run_name=killed trainer.max_epochs=4 "${tiny[@]}"
+        callbacks.step_checkpoint.every_n_train_steps=2)
+    RESUME_MIN=${RESUME_MIN:-200}  # s kept for the resumed run (its compile hits the cache)
+    wait_s=$(($(left) - RESUME_MIN))
+    if [ "$wait_s" -gt 330 ]; then wait_s=330; fi
+    if [ "$wait_s" -lt 30 ]; then echo "killed-first: skipped, $(left) s left"; exit 124; fi
     start=$SECONDS
     "${killed[@]}" > "$OUT/killed-first.log" 2>&1 &
     pid=$!
-    while kill -0 $pid 2>/dev/null && ! ls "$WORK"/logs/train/killed/*/checkpoints/step_*.ckpt > /dev/null 2>&1; do
-        [ $((SECONDS - start)) -gt 200 ] && break
+    checkpoints() { ls "$WORK"/logs/train/killed/*/checkpoints/step_*.ckpt 2>/dev/null | wc -l; }
+    first=
+    while kill -0 $pid 2>/dev/null && [ $((SECONDS - start)) -lt "$wait_s" ]; do
+        n=$(checkpoints)
+        if [ "$n" -ge 1 ] && [ -z "$first" ]; then first=$SECONDS; fi
+        if [ "$n" -ge 2 ] || { [ -n "$first" ] && [ $((SECONDS - first)) -ge 30 ]; }; then break; fi
         sleep 1
     done
-    kill -9 $pid 2>/dev/null && echo "killed -9 after $((SECONDS - start)) s: $(ls "$WORK"/logs/train/killed/*/checkpoints/)"
+    if kill -9 $pid 2>/dev/null; then
+        echo "killed-first: killed -9 after $((SECONDS - start)) s: $(ls "$WORK"/logs/train/killed/*/checkpoints/ 2>/dev/null | tr '\n' ' ')"
+    else
+        wait $pid
+        echo "killed-first: ended by itself, rc=$?, after $((SECONDS - start)) s (not killed)"
+    fi
     wait $pid 2>/dev/null
-    step killed-resumed 240 "${killed[@]}"
+    grep -E "Error|error:|Traceback" "$OUT/killed-first.log" | tail -3
+    if [ "$(checkpoints)" -eq 0 ]; then
+        echo "killed-first: FAILED: no step checkpoint within ${wait_s} s, so nothing to resume from;" \
+            "not running killed-resumed (it would start afresh, not test resuming)"
+        exit 1
+    fi
+    step killed-resumed 300 "${killed[@]}"
+    rc=$?
     grep -E "resuming from|Trained|identity" "$OUT/killed-resumed.log" | tail -5
-    ckpt=$WORK/logs/train/latest/checkpoints/best.ckpt
+    if grep -q "resuming from" "$OUT/killed-resumed.log"; then
+        echo "killed-resumed: resumed from a step checkpoint (rc=$rc)"
+    else
+        echo "killed-resumed: FAILED: it did not resume (no 'resuming from' in its log)"
+        rc=1
+    fi
     keep_run "$WORK/logs/train/latest" killed-resumed
+    exit $rc
+    ;;
+tools)
+    # 1. a CUDA-trained checkpoint: the one `once` left on this machine, else one eager epoch
+    ckpt=$WORK_ROOT/once/logs/train/latest/checkpoints/best.ckpt
+    if [ -f "$ckpt" ]; then
+        echo "tools: the checkpoint of PART=once: $(readlink -f "$ckpt")"
+    else
+        step train-eager 150 "${train[@]}" run_name=tools model.compile=false \
+            trainer.max_epochs=1 trainer.check_val_every_n_epoch=1 "${tiny[@]}"
+        ckpt=$WORK/logs/train/latest/checkpoints/best.ckpt
+        [ -f "$ckpt" ] || { echo "tools: no checkpoint, nothing to run"; exit 1; }
+    fi
     # 2. relight-eval of that checkpoint in three execution modes
     for mode in eager-fp32 bf16-cl bf16-cl-compile; do
         [ $device = cpu ] && [ $mode = bf16-cl-compile ] && continue
@@ -165,20 +219,42 @@ PY
     step export-onnx 90 python3 -m relight.cli.export --checkpoint "$ckpt" \
         --output "$WORK/s3net.onnx" --verify
     tail -2 "$OUT/export-onnx.log"
-    # 5. the demo notebook's code cells, in order, in one Python (no Jupyter there)
-    RELIGHT_CKPT=$ckpt RELIGHT_PAIRS=$pairs RELIGHT_SIZE=128 MPLBACKEND=Agg step notebook 90 python3 - <<'PY'
+    # 5. the demo notebook's code cells, in order, in one Python (no Jupyter there). The GPU
+    #    image has no IPython: a stand-in IPython.display (here too, so a dry run checks
+    #    it) saves each displayed picture to $OUT
+    RELIGHT_CKPT=$ckpt RELIGHT_PAIRS=$pairs RELIGHT_SIZE=128 MPLBACKEND=Agg NOTEBOOK_OUT=$OUT \
+        step notebook 90 python3 - <<'PY'
 import json
+import os
+import sys
+import types
+
+shown = []
+
+
+def display(picture):
+    path = os.path.join(os.environ["NOTEBOOK_OUT"], f"notebook-{len(shown)}.png")
+    picture.save(path)
+    shown.append(path)
+    print("display:", os.path.basename(path), picture.size)
+
+
+module = types.ModuleType("IPython.display")
+module.display = display
+package = types.ModuleType("IPython")
+package.display = module
+sys.modules.update({"IPython": package, "IPython.display": module})
 cells = json.load(open("notebooks/demo.ipynb"))["cells"]
 scope: dict = {}
 for cell in cells:
     if cell["cell_type"] == "code":
         exec(compile("".join(cell["source"]), "demo.ipynb", "exec"), scope)
-print("notebook: every code cell ran")
+print(f"notebook: every code cell ran, {len(shown)} pictures displayed")
 PY
     tail -2 "$OUT/notebook.log"
     ;;
 *)
-    echo "PART must be train, bench, changes or once" >&2
+    echo "PART must be train, bench, changes, once or tools" >&2
     exit 2
     ;;
 esac

@@ -4,6 +4,7 @@ mini-VIDIT validation pairs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +16,46 @@ from relight.checkpoints import net_from_checkpoint
 from relight.data.cache import FileReader
 from relight.data.datasets import PairsDataset
 from relight.data.pairs import index_pairs
+from relight.data.synthetic import RenderSettings
 from relight.metrics import psnr, ssim
 from relight.models.execution import prepare
 from relight.models.s3net import batch_input
 
-#: Used when ``data/minividit`` is missing: a small validation-only mini-VIDIT render.
+#: Rendered when the ``--minividit`` folder holds no pairs: a small validation-only
+#: mini-VIDIT.
 FALLBACK_RENDER = dict(
     size=128, train_scenes=2, val_scenes=4, pairs_per_val_scene=2, shifted_scenes=0, spp=8
 )
 
 
-def minividit_pairs(root: Path) -> Path:
-    """``root/validation`` of a mini-VIDIT, rendered (small) when it does not exist."""
-    pairs = root / "validation"
-    if not (pairs / "input").is_dir():
-        from relight.data.synthetic import RenderSettings, render_minividit
+def render_needed(root: Path) -> RenderSettings | None:
+    """What to render into ``root`` before its validation pairs are measured (``None``:
+    nothing). A complete render is used whatever its settings or renderer version (which
+    :func:`relight.data.synthetic.is_rendered` also compares); a stopped one is resumed with
+    the settings its ``minividit.json`` names; a folder without ``minividit.json`` is used
+    when it has input pictures (pairs the renderer did not make), else it gets
+    :data:`FALLBACK_RENDER` (a render stopped before it wrote its summary left empty
+    folders: measuring them failed with "no .png inputs")."""
+    summary = root / "minividit.json"
+    if summary.is_file():
+        saved = json.loads(summary.read_text())
+        if saved.get("complete"):
+            return None
+        return RenderSettings(**saved.get("settings", FALLBACK_RENDER))
+    if any((root / "validation" / "input").glob("*.png")):
+        return None
+    return RenderSettings(**FALLBACK_RENDER)
 
-        render_minividit(root, RenderSettings(**FALLBACK_RENDER), progress=False)
-    return pairs
+
+def minividit_pairs(root: Path) -> Path:
+    """``root/validation`` of a mini-VIDIT, rendered first when :func:`render_needed`
+    says so."""
+    settings = render_needed(root)
+    if settings is not None:
+        from relight.data.synthetic import render_minividit
+
+        render_minividit(root, settings, progress=False)
+    return root / "validation"
 
 
 def measure_accuracy(spec: dict[str, Any]) -> dict[str, Any]:

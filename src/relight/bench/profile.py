@@ -5,6 +5,13 @@ It reports the operators with the most self time on the device that runs the ste
 kernels on a GPU, CPU operators otherwise), the kernel launches per step, and, on a GPU,
 how much of the step's wall time no kernel ran (launch overhead and host-device syncs show
 there): what to remove first.
+
+On a GPU, ``key_averages()`` holds three kinds of rows with device time: the kernels, the
+CPU operators that launched them (their device time is their kernels' time again) and
+``record_function`` annotations on the device timeline (``Optimizer.step#AdamW.step``,
+``Torch-Compiled Region``: spans over other kernels, idle gaps included). Only the first
+is device work: the table, its shares and the busy share count kernels alone, as torch's
+own table does (``is_user_annotation``, torch >= 2.5; without it annotations would count).
 """
 
 from __future__ import annotations
@@ -48,7 +55,9 @@ def profile_train_step(spec: dict[str, Any]) -> dict[str, Any]:
         sync(device)
         wall = (time.perf_counter() - start) / steps
     events = prof.key_averages()
-    self_time = _self_device_us if cuda else (lambda e: e.self_cpu_time_total)
+    if cuda:
+        events = [e for e in events if _device_work(e)]
+    self_time = _self_device_us if cuda else _self_cpu_us
     total_us = sum(self_time(e) for e in events) or 1.0
     top = sorted(events, key=self_time, reverse=True)[: spec.get("top", 15)]
     record: dict[str, Any] = {
@@ -64,6 +73,7 @@ def profile_train_step(spec: dict[str, Any]) -> dict[str, Any]:
         "steps": steps,
         "warmup": warmup,
         "step_s": round(wall, 4),
+        "total_self_ms_per_step": round(total_us / 1000 / steps, 3),  # the shares' whole
         "ops": [
             {
                 "name": e.key,
@@ -85,14 +95,23 @@ def _self_device_us(event: Any) -> float:
     return float(value if value is not None else event.self_cuda_time_total)
 
 
+def _self_cpu_us(event: Any) -> float:
+    """Self time on the CPU (CPU operators' self times add up to their time, once)."""
+    return float(event.self_cpu_time_total)
+
+
+def _device_work(event: Any) -> bool:
+    """Whether a profiler event is work on the GPU (a kernel, a copy or a memset), not the
+    CPU operator that launched it nor a user annotation spanning other kernels."""
+    return getattr(event, "device_type", None) == torch.autograd.DeviceType.CUDA and not (
+        getattr(event, "is_user_annotation", False)
+    )
+
+
 def _kernel_timeline(events: Any, wall_us: float, steps: int) -> dict[str, Any]:
     """Kernel launches per step, the share of the wall time some kernel ran, the longest
     gaps between kernels (µs)."""
-    spans = sorted(
-        (e.time_range.start, e.time_range.end)
-        for e in events
-        if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA
-    )
+    spans = sorted((e.time_range.start, e.time_range.end) for e in events if _device_work(e))
     busy, gaps, end = 0.0, [], None
     for start, stop in spans:
         if end is not None and start > end:
@@ -124,7 +143,13 @@ def format_profile(record: dict[str, Any]) -> str:
     ]
     if "kernels_per_step" in record:
         lines += [
-            f"{record['kernels_per_step']:.0f} kernels per step; a kernel runs during "
+            f"{record['kernels_per_step']:.0f} kernels per step"
+            + (
+                f" ({record['total_self_ms_per_step']:.1f} ms of kernel time)"
+                if "total_self_ms_per_step" in record
+                else ""
+            )
+            + "; a kernel runs during "
             f"{record['device_busy_share']:.0%} of the wall time; longest gaps (µs): "
             f"{', '.join(str(g) for g in record['longest_gaps_us'])}",
             "",

@@ -146,9 +146,11 @@ class Records:
         """The saved rows named by ``keys`` when every one was measured with ``spec`` (one
         measurement makes them all: the accuracy and data blocks); ``None`` otherwise."""
         rows = [self.saved.get(_key(key)) for key in keys]
-        if all(row is not None and row.get("spec") == spec for row in rows):
-            return [dict(row) for row in rows]
-        return None
+        if not all(row is not None and row.get("spec") == spec for row in rows):
+            return None
+        if self.retry_failed and any("error" in row for row in rows):
+            return None
+        return [dict(row) for row in rows]
 
     def block(
         self,
@@ -158,9 +160,16 @@ class Records:
     ) -> None:
         """Emit the rows of a block one measurement makes (the accuracy and data blocks):
         the saved ones when :meth:`take_all` has them all, else ``measure()``'s, each with
-        ``spec``."""
+        ``spec``. A failed measurement is recorded as :meth:`row` records one, as an
+        ``error`` row per key (kept by ``--resume`` unless ``retry_failed``), and the suite
+        goes on."""
         rows = self.take_all(keys, spec)
-        for row in rows if rows is not None else measure():
+        if rows is None:
+            try:
+                rows = measure()
+            except (RuntimeError, subprocess.TimeoutExpired) as failure:
+                rows = [{**spec, **key, "error": _last_line(failure)} for key in keys]
+        for row in rows:
             self.emit({**row, "spec": spec})
 
     def row(self, spec: dict[str, Any], **extra: Any) -> dict | None:
@@ -181,10 +190,14 @@ class Records:
                 "spec": spec,
             }
         except (RuntimeError, subprocess.TimeoutExpired) as failure:
-            lines = [line for line in str(failure).splitlines() if line.strip()]
-            error = lines[-1].strip()[:300] if lines else type(failure).__name__
-            self.emit({**spec, "error": error, "spec": spec})
+            self.emit({**spec, "error": _last_line(failure), "spec": spec})
             return None
+
+
+def _last_line(failure: BaseException) -> str:
+    """What a failed measurement's row says: the last line of its error (its stderr's)."""
+    lines = [line for line in str(failure).splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else type(failure).__name__
 
 
 def resumable(path: Path | None, meta: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:
@@ -450,7 +463,14 @@ def _failed(record: dict[str, Any], cells: int) -> str:
     mode, the other cells empty."""
     error = record["error"].replace("|", "/")
     size = f"{record['size']}² | " if "size" in record else ""
-    return f"{size}{record['mode']} | failed: {error}" + " | " * (cells - 1)
+    return f"{size}{record.get('mode', '')} | failed: {error}" + " | " * (cells - 1)
+
+
+class _Unknown(dict):
+    """A row for a table's title: ``?`` for what a failed block's rows lack."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
 
 
 def _paper_run_hours(records: list[dict[str, Any]]) -> list[str]:
@@ -571,7 +591,7 @@ def format_tables(result: dict[str, Any], gpu_tflops: float) -> str:
         if rows:
             cells = header.count("|") - 1  # after size and mode
             lines += _markdown_table(
-                title.format(**rows[0]),
+                title.format_map(_Unknown(next((r for r in rows if "error" not in r), rows[0]))),
                 header,
                 [_failed(r, cells) if "error" in r else row(r) for r in rows],
             )
