@@ -213,6 +213,15 @@ CONFIG_MISTAKES = {
     "experiment=s3net_papr": "Could not find 'experiment/s3net_papr'",
     "-m ablation=full,no_atention": "Could not find 'ablation/no_atention'",
     "-m data.image_size=64,48,50": "got 50",
+    # an augmentation key JointAugmentation does not take: refused, not passed to it
+    "+data.augment.hfilp=0.5": "invalid config: data.augment.hfilp: not a key here (did you "
+    "mean 'hflip'?)",
+    "+data.augment.vflip=0.5": "data.augment.vflip: not a key here",
+    # trainer values against the annotations of Lightning's Trainer
+    "trainer.max_epochs=abc": "invalid config: trainer.max_epochs: expected int or null, got 'abc'",
+    "trainer.devices=1.5": "trainer.devices: expected one of: list[int], str, int, got 1.5",
+    "trainer.precision=fp8": "trainer.precision: expected one of: 64, 32, 16,",
+    "trainer.max_epochs=1.5": "trainer.max_epochs: expected int or null, got 1.5",
 }
 
 
@@ -227,6 +236,20 @@ def test_config_mistakes_fail_at_composition(mistake):
     with pytest.raises((HydraException, OmegaConfBaseException, ValueError)) as raised:
         check_command_line("train", config_command_line(mistake))
     assert CONFIG_MISTAKES[mistake] in " ".join(str(raised.value).split())
+
+
+EVAL_MISTAKES = {
+    # relight-eval's own image_size, not the data config's
+    "ckpt_path=x image_size=50": "invalid config: image_size must be a positive multiple of 16",
+}
+
+
+@pytest.mark.parametrize("mistake", list(EVAL_MISTAKES), ids=list(EVAL_MISTAKES))
+def test_eval_config_mistakes_fail_at_composition(mistake):
+    with pytest.raises((HydraException, OmegaConfBaseException, ValueError)) as raised:
+        check_command_line("eval", mistake.split())
+    message = " ".join(str(raised.value).split())
+    assert EVAL_MISTAKES[mistake] in message and "data.image_size" not in message
 
 
 @pytest.mark.parametrize("mistake", ["+data.imag_size=3", "-m ablation=full,no_atention"])
