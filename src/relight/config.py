@@ -12,7 +12,7 @@ import difflib
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -20,7 +20,7 @@ import torch
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from relight.data import MiniVIDITDataModule, VIDITDataModule
 from relight.data.augment import JointAugmentation
@@ -360,15 +360,45 @@ def check_float32_precision(value: str | None) -> None:
         )
 
 
-def validate_config(cfg: DictConfig) -> None:
+def validate_config(
+    cfg: DictConfig, required: bool = True, filled_later: Collection[str] = ()
+) -> None:
     """Everything that can be checked without building anything, all problems at once in
-    one :class:`ConfigError`: keys a schema does not know (``+data.imag_size=3`` adds
-    one), every ``_target_`` against its signature, the trainer's values against the types
-    of its arguments, and values out of range."""
-    problems = _unknown_keys(cfg, "") + _target_problems(cfg, "") + _out_of_range(cfg)
-    problems += _trainer_type_problems(cfg)
+    one :class:`ConfigError`: required values (``???``) left unset, unless ``required`` is
+    false (a config only printed) or a sweeper sets them per job (``filled_later``); keys a
+    schema does not know (``+data.imag_size=3`` adds one); every ``_target_`` against its
+    signature; the trainer's values against the types of its arguments; values out of
+    range."""
+    problems = _missing_values(cfg, filled_later) if required else []
+    problems += _unknown_keys(cfg, "")
+    for check in (lambda c: _target_problems(c, ""), _out_of_range, _trainer_type_problems):
+        try:
+            problems += check(cfg)
+        except MissingMandatoryValue:  # a required value: reported above, or set per job
+            continue
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+def _missing_values(cfg: DictConfig, filled_later: Collection[str]) -> list[str]:
+    """``<key> is required`` for each ``???`` outside ``hydra`` and ``filled_later``."""
+    missing = set()
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            if OmegaConf.is_missing(cfg, key):
+                missing.add(str(key))
+            elif isinstance(cfg._get_node(key), DictConfig | ListConfig):
+                missing |= OmegaConf.missing_keys(cfg[key])
+        except OmegaConfBaseException:  # an interpolation only a running job resolves
+            continue
+    later = tuple(filled_later)
+    return [
+        f"{key} is required (set {key}=...)"
+        for key in sorted(missing)
+        if not any(key == k or key.startswith((f"{k}.", f"{k}[")) for k in later)
+    ]
 
 
 def _unknown_keys(node: Any, where: str) -> list[str]:

@@ -198,6 +198,7 @@ def test_values_out_of_range_are_errors_before_anything_runs(override, message, 
         # +key=value gets past composition (Hydra adds it); the schema refuses it
         ("+paths.ouput_dir=x", r"paths\.ouput_dir: not a key here \(did you mean 'output_dir'"),
         ("+data.imag_size=3", r"data\.imag_size: not a key here \(did you mean 'image_size'"),
+        ("+optimised_metric=x", r"optimised_metric: not a key here"),
         ("+data.augment.hfilp=0.5", r"data\.augment\.hfilp: not a key here"),
         # trainer values against the annotations of Lightning's Trainer
         ("trainer.max_epochs=abc", r"trainer\.max_epochs: expected int or null, got 'abc'"),
@@ -212,6 +213,17 @@ def test_added_keys_and_wrong_trainer_types_are_config_errors(override, message,
 
     with pytest.raises(ConfigError, match=message):
         validate_config(compose_cfg("train", [override], tmp_path))
+
+
+def test_required_values_are_config_errors_unless_filled_later(tmp_path):
+    from relight.config import ConfigError, validate_config
+
+    cfg = compose_cfg("train", ["experiment=s3net_paper"], tmp_path)
+    with pytest.raises(ConfigError, match=r"invalid config: data\.root is required"):
+        validate_config(cfg)
+    validate_config(cfg, required=False)  # printed only
+    validate_config(cfg, filled_later={"data.root"})  # a sweeper sets it per job
+    validate_config(compose_cfg("train", ["experiment=s3net_paper", "data.root=/x"], tmp_path))
 
 
 def test_trainer_values_the_trainer_takes_pass(tmp_path):
