@@ -213,6 +213,32 @@ CONFIG_MISTAKES = {
     "experiment=s3net_papr": "Could not find 'experiment/s3net_papr'",
     "-m ablation=full,no_atention": "Could not find 'ablation/no_atention'",
     "-m data.image_size=64,48,50": "got 50",
+    # a top-level key a schema does not know (the root is TrainConfig, like any group)
+    "+optimised_metric=val/ssim": "invalid config: optimised_metric: not a key here (did you "
+    "mean 'optimized_metric'?)",
+    "sed=3": "Could not override 'sed': Key 'sed' not in 'TrainConfig': no such key (did you "
+    "mean 'seed'?)",
+    # an augmentation key JointAugmentation does not take: refused, not passed to it
+    "+data.augment.hfilp=0.5": "invalid config: data.augment.hfilp: not a key here (did you "
+    "mean 'hflip'?)",
+    "+data.augment.vflip=0.5": "data.augment.vflip: not a key here",
+    # trainer values against the annotations of Lightning's Trainer
+    "trainer.max_epochs=abc": "invalid config: trainer.max_epochs: expected int or null, got 'abc'",
+    "trainer.devices=1.5": "trainer.devices: expected one of: list[int], str, int, got 1.5",
+    "trainer.precision=fp8": "trainer.precision: expected one of: 64, 32, 16,",
+    "trainer.max_epochs=1.5": "trainer.max_epochs: expected int or null, got 1.5",
+    # Hydra's error keeps its cause; "no such key" only for a key its parent lacks
+    "data.augment={hflip:0.5,crop_sise:32}": "Could not override 'data.augment': Key "
+    "'crop_sise' not in 'AugmentConfig': no such key (did you mean 'crop_size'?)",
+    "model.net={atention:false}": "Key 'atention' not in 'NetConfig': no such key (did you "
+    "mean 'attention'?)",
+    "data.on_bad_item=skp": "Error merging override data.on_bad_item=skp: Invalid value "
+    "'skp', expected one of [error, skip]",
+    "loss.wssim=heavy": "Error merging override loss.wssim=heavy: Value 'heavy' of type 'str' "
+    "could not be converted to Float",
+    "trainer.limit_train_batches=3": "Could not override 'trainer.limit_train_batches': Key "
+    "'limit_train_batches' is not in struct. To append to your config use "
+    "+trainer.limit_train_batches=3",
 }
 
 
@@ -227,6 +253,47 @@ def test_config_mistakes_fail_at_composition(mistake):
     with pytest.raises((HydraException, OmegaConfBaseException, ValueError)) as raised:
         check_command_line("train", config_command_line(mistake))
     assert CONFIG_MISTAKES[mistake] in " ".join(str(raised.value).split())
+
+
+EVAL_MISTAKES = {
+    "ckpt_path=x +splt=test": "invalid config: splt: not a key here (did you mean 'split'?)",
+    "ckpt_path=x splt=test": "Could not override 'splt': Key 'splt' not in 'EvalConfig': no "
+    "such key (did you mean 'split'?)",
+    # relight-eval's own image_size, not the data config's
+    "ckpt_path=x image_size=50": "invalid config: image_size must be a positive multiple of 16",
+    "": "invalid config: ckpt_path is required (set ckpt_path=...)",
+}
+
+
+@pytest.mark.parametrize("mistake", list(EVAL_MISTAKES), ids=list(EVAL_MISTAKES))
+def test_eval_config_mistakes_fail_at_composition(mistake):
+    with pytest.raises((HydraException, OmegaConfBaseException, ValueError)) as raised:
+        check_command_line("eval", mistake.split())
+    message = " ".join(str(raised.value).split())
+    assert EVAL_MISTAKES[mistake] in message and "data.image_size" not in message
+
+
+def test_a_key_hydra_can_add_keeps_its_hint():
+    """``trainer.limit_train_batches=3``: a Trainer argument the config does not set (+ adds
+    it); a misspelt one is no key of the Trainer."""
+    with pytest.raises(HydraException) as raised:
+        check_command_line("train", ["--cfg", "job", "trainer.limit_train_batches=3"])
+    assert "no such key" not in str(raised.value)
+    check_command_line("train", ["--cfg", "job", "+trainer.limit_train_batches=3"])
+
+
+def test_required_values_are_checked_before_anything_runs(tmp_path):
+    """``data.root: ???`` unset: one line naming it before a run folder exists; a sweep
+    that sets it per job runs; ``--cfg job`` (which runs nothing) prints it as ``???``."""
+    result = console("relight-train", "experiment=s3net_paper", cwd=tmp_path)
+    line = one_line_error(result, "relight-train", 2)
+    assert line.endswith("invalid config: data.root is required (set data.root=...)")
+    assert "Seed set" not in result.stdout + result.stderr
+    assert not (tmp_path / "logs").exists()
+    check_command_line("train", ["-m", "experiment=s3net_paper", "data.root=/a,/b"])
+    check_command_line("train", ["--cfg", "job", "experiment=s3net_paper"])
+    with pytest.raises(ValueError, match=r"data\.root is required"):
+        check_command_line("train", ["-m", "experiment=s3net_paper", "seed=1,2"])
 
 
 @pytest.mark.parametrize("mistake", ["+data.imag_size=3", "-m ablation=full,no_atention"])
@@ -245,7 +312,7 @@ def test_resolve_works_for_every_experiment(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "run_name: s3net_paper" in result.stdout
     # what relight-train checks before every job: each experiment composed, resolved, valid
-    check_command_line("train", [f"experiment={','.join(EXPERIMENTS)}"])
+    check_command_line("train", [f"experiment={','.join(EXPERIMENTS)}", "data.root=/x"])
     assert len(list(jobs([f"experiment={','.join(EXPERIMENTS)}"]))) == len(EXPERIMENTS) >= 10
     cfg = compose_app("train", ["experiment=s3net_no_depth"], resolve=True)
     assert cfg.group == "s3net_paper" and cfg.model.net.depth is False

@@ -10,14 +10,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Union
 
 import torch
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_object
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from relight.data import MiniVIDITDataModule, VIDITDataModule
 from relight.data.augment import JointAugmentation
@@ -246,6 +249,104 @@ def _target_problems(node: Any, where: str) -> list[str]:
     return problems
 
 
+def _trainer_type_problems(cfg: DictConfig) -> list[str]:
+    """``trainer`` values the Trainer's annotations refuse (``trainer.max_epochs=abc``),
+    which Lightning would otherwise only trip over inside ``fit``."""
+    trainer = cfg.get("trainer")
+    if not isinstance(trainer, DictConfig) or not isinstance(trainer.get("_target_"), str):
+        return []
+    try:
+        target = get_object(trainer._target_)
+    except Exception:  # noqa: BLE001 - reported by _target_problems
+        return []
+    annotations = argument_annotations(target)
+    problems = []
+    for key in trainer:
+        if key in HYDRA_KEYS or key not in annotations:
+            continue
+        try:
+            value = trainer[key]
+        except OmegaConfBaseException:  # ??? or an interpolation only a running job resolves
+            continue
+        if _fits(value, annotations[key]) is False:
+            problems.append(f"trainer.{key}: expected {_describe(annotations[key])}, got {value!r}")
+    return problems
+
+
+def argument_annotations(target: Callable[..., Any]) -> dict[str, Any]:
+    """The evaluated annotations of ``target``'s arguments (a class: its ``__init__``'s);
+    one that cannot be evaluated (a name imported only for type checkers) is left out."""
+    function = target.__init__ if inspect.isclass(target) else target
+    try:
+        return typing.get_type_hints(function)
+    except Exception:  # noqa: BLE001 - NameError, TypeError, ...: one by one below
+        pass
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    names = getattr(inspect.unwrap(function), "__globals__", {})
+    annotations = {}
+    for parameter in parameters:
+        annotation = parameter.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, dict(names))  # noqa: S307 - as get_type_hints does
+            except Exception:  # noqa: BLE001
+                continue
+        if annotation is not parameter.empty:
+            annotations[parameter.name] = annotation
+    return annotations
+
+
+_CONTAINERS = (list, tuple, set, dict)
+
+
+def _fits(value: Any, annotation: Any) -> bool | None:
+    """Whether a config value is of ``annotation``: scalars, ``None``, literals and unions
+    of them; containers only as containers; ``None`` (cannot tell) for anything else."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    if origin is Literal:
+        return any(type(value) is type(c) and value == c for c in typing.get_args(annotation))
+    if origin is Union or origin is types.UnionType:
+        fits = [_fits(value, member) for member in typing.get_args(annotation)]
+        return True if True in fits else None if None in fits else False
+    if isinstance(value, DictConfig) and "_target_" in value:
+        return None  # Hydra builds it
+    if annotation in (bool, str):
+        return isinstance(value, annotation)
+    if annotation in (int, float):
+        kinds = int if annotation is int else int | float
+        return isinstance(value, kinds) and not isinstance(value, bool)
+    if (origin or annotation) in _CONTAINERS:
+        kind = DictConfig if (origin or annotation) is dict else ListConfig
+        return isinstance(value, kind)
+    return None
+
+
+def _describe(annotation: Any) -> str:
+    """``int or null``, ``one of: 64, 32, 'bf16-mixed', null``: what an annotation takes."""
+    parts = _alternatives(annotation)
+    return " or ".join(parts) if len(parts) <= 2 else "one of: " + ", ".join(parts)
+
+
+def _alternatives(annotation: Any) -> list[str]:
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType or origin is Literal:
+        return [part for a in typing.get_args(annotation) for part in _alternatives(a)]
+    if annotation is None or annotation is type(None):
+        return ["null"]
+    if isinstance(annotation, bool | int | float | str):  # a literal's value
+        return [repr(annotation)]
+    if inspect.isclass(annotation) and origin is None:
+        return [annotation.__name__]
+    return [str(annotation).replace("typing.", "")]
+
+
 #: ``float32_matmul_precision`` values: torch's three, or ``auto`` (TF32 on a GPU unless
 #: ``trainer.deterministic``; see :func:`relight.train.set_float32_precision`).
 FLOAT32_PRECISIONS = ("auto", "highest", "high", "medium")
@@ -259,13 +360,45 @@ def check_float32_precision(value: str | None) -> None:
         )
 
 
-def validate_config(cfg: DictConfig) -> None:
+def validate_config(
+    cfg: DictConfig, required: bool = True, filled_later: Collection[str] = ()
+) -> None:
     """Everything that can be checked without building anything, all problems at once in
-    one :class:`ConfigError`: keys a schema does not know (``+data.imag_size=3`` adds
-    one), every ``_target_`` against its signature, and values out of range."""
-    problems = _unknown_keys(cfg, "") + _target_problems(cfg, "") + _out_of_range(cfg)
+    one :class:`ConfigError`: required values (``???``) left unset, unless ``required`` is
+    false (a config only printed) or a sweeper sets them per job (``filled_later``); keys a
+    schema does not know (``+data.imag_size=3`` adds one); every ``_target_`` against its
+    signature; the trainer's values against the types of its arguments; values out of
+    range."""
+    problems = _missing_values(cfg, filled_later) if required else []
+    problems += _unknown_keys(cfg, "")
+    for check in (lambda c: _target_problems(c, ""), _out_of_range, _trainer_type_problems):
+        try:
+            problems += check(cfg)
+        except MissingMandatoryValue:  # a required value: reported above, or set per job
+            continue
     if problems:
         raise ConfigError("invalid config: " + "; ".join(problems))
+
+
+def _missing_values(cfg: DictConfig, filled_later: Collection[str]) -> list[str]:
+    """``<key> is required`` for each ``???`` outside ``hydra`` and ``filled_later``."""
+    missing = set()
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            if OmegaConf.is_missing(cfg, key):
+                missing.add(str(key))
+            elif isinstance(cfg._get_node(key), DictConfig | ListConfig):
+                missing |= OmegaConf.missing_keys(cfg[key])
+        except OmegaConfBaseException:  # an interpolation only a running job resolves
+            continue
+    later = tuple(filled_later)
+    return [
+        f"{key} is required (set {key}=...)"
+        for key in sorted(missing)
+        if not any(key == k or key.startswith((f"{k}.", f"{k}[")) for k in later)
+    ]
 
 
 def _unknown_keys(node: Any, where: str) -> list[str]:
@@ -294,10 +427,11 @@ def _out_of_range(cfg: DictConfig) -> list[str]:
         if isinstance(batch_size, int) and batch_size < 1:
             problems.append(f"data.batch_size must be >= 1, got {batch_size}")
         augment = data.get("augment")
-        if isinstance(augment, DictConfig):
+        # keys JointAugmentation does not take are refused by _unknown_keys
+        if isinstance(augment, DictConfig) and set(augment) <= _AUGMENT_KEYS:
             problems += _refused(_check_augment, (augment, data.get("image_size")))
     if cfg.get("image_size") is not None:  # relight-eval's own
-        problems += _refused(check_image_size, cfg.image_size)
+        problems += _refused(lambda size: check_image_size(size, "image_size"), cfg.image_size)
     loss = cfg.get("loss")
     if isinstance(loss, DictConfig) and "charbonnier" in loss:
         weights = {k: loss[k] for k in ("charbonnier", "wssim", "perceptual")}
@@ -368,6 +502,10 @@ def _compile_eval_problems(cfg: DictConfig) -> list[str]:
             "mode can break the training graphs recorded after them (pytorch/pytorch#135892)"
         ]
     return []
+
+
+#: ``data.augment``'s keys.
+_AUGMENT_KEYS = {f.name for f in dataclasses.fields(AugmentConfig)}
 
 
 def _check_augment(node_and_size: tuple[DictConfig, Any]) -> None:

@@ -192,6 +192,76 @@ def test_values_out_of_range_are_errors_before_anything_runs(override, message, 
     validate_config(compose_cfg("train", ["data.image_size=32", "loss.wssim=0"], tmp_path))
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        # +key=value gets past composition (Hydra adds it); the schema refuses it
+        ("+paths.ouput_dir=x", r"paths\.ouput_dir: not a key here \(did you mean 'output_dir'"),
+        ("+data.imag_size=3", r"data\.imag_size: not a key here \(did you mean 'image_size'"),
+        ("+optimised_metric=x", r"optimised_metric: not a key here"),
+        ("+data.augment.hfilp=0.5", r"data\.augment\.hfilp: not a key here"),
+        # trainer values against the annotations of Lightning's Trainer
+        ("trainer.max_epochs=abc", r"trainer\.max_epochs: expected int or null, got 'abc'"),
+        ("trainer.deterministic=sometimes", r"trainer\.deterministic: expected one of: bool"),
+        ("trainer.max_epochs=${run_name}", r"trainer\.max_epochs: .* got 's3net'"),
+        ("+trainer.sync_batchnorm=null", r"trainer\.sync_batchnorm: expected bool, got None"),
+        ("+trainer.limit_val_batches=[1]", r"trainer\.limit_val_batches: expected one of: int"),
+    ],
+)
+def test_added_keys_and_wrong_trainer_types_are_config_errors(override, message, tmp_path):
+    from relight.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=message):
+        validate_config(compose_cfg("train", [override], tmp_path))
+
+
+def test_required_values_are_config_errors_unless_filled_later(tmp_path):
+    from relight.config import ConfigError, validate_config
+
+    cfg = compose_cfg("train", ["experiment=s3net_paper"], tmp_path)
+    with pytest.raises(ConfigError, match=r"invalid config: data\.root is required"):
+        validate_config(cfg)
+    validate_config(cfg, required=False)  # printed only
+    validate_config(cfg, filled_later={"data.root"})  # a sweeper sets it per job
+    validate_config(compose_cfg("train", ["experiment=s3net_paper", "data.root=/x"], tmp_path))
+
+
+def test_trainer_values_the_trainer_takes_pass(tmp_path):
+    """Every form Lightning takes: ``null`` where optional, interpolations, a max_time
+    string or dict, devices as an int, a string or a list, precision as an int or a
+    string, ints where floats go; annotations too complex to check are not."""
+    from relight.config import validate_config
+
+    fine = [
+        "trainer.max_epochs=null",
+        "trainer.min_epochs=${seed}",
+        "trainer.default_root_dir=${paths.log_dir}",
+        "+trainer.max_time=00:00:18:00",
+        "trainer.devices=[0,1]",
+        "trainer.precision=16",
+        "trainer.deterministic=warn",
+        "+trainer.limit_train_batches=0.5",
+        "+trainer.limit_val_batches=2",
+        "+trainer.gradient_clip_val=1",
+        "+trainer.profiler=simple",
+        "+trainer.fast_dev_run=true",
+    ]
+    validate_config(compose_cfg("train", fine, tmp_path))
+    others = ["+trainer.max_time={days:1}", "trainer.devices=auto", "trainer.precision=bf16-mixed"]
+    validate_config(compose_cfg("train", others, tmp_path))
+
+
+def test_argument_annotations_survive_names_only_type_checkers_know():
+    """Annotations as strings (``from __future__ import annotations``; Lightning's may be),
+    one naming what is imported only under ``TYPE_CHECKING``: the others are read."""
+    from relight.config import argument_annotations
+
+    def build(epochs: "int | None" = None, plugin: "NotImportedHere | None" = None) -> None:  # noqa: F821
+        del epochs, plugin
+
+    assert argument_annotations(build) == {"epochs": int | None}
+
+
 def test_eval_config_composes(tmp_path):
     cfg = compose_cfg("eval", ["ckpt_path=/some/best.ckpt"], tmp_path)
     assert cfg.split == "val" and cfg.identity_baseline

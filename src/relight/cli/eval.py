@@ -42,7 +42,10 @@ register_configs()
 def eval_dataset(cfg: DictConfig) -> Dataset:
     """The pairs folder when given, else the data config's ``split``: val, test or shifted
     (the shifted validation set, ``data.shifted_pairs_dir``)."""
-    size = check_image_size(cfg.image_size if cfg.image_size is not None else cfg.data.image_size)
+    if cfg.image_size is not None:
+        size = check_image_size(cfg.image_size, "image_size")
+    else:
+        size = check_image_size(cfg.data.image_size)
     if cfg.pairs_dir:
         allow_pickle = cfg.data.get("allow_pickle", True)
         pairs = index_pairs(cfg.pairs_dir, cfg.gt_dir, allow_pickle=allow_pickle)

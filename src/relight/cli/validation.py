@@ -9,6 +9,9 @@ anything starts, ``--cfg job`` included.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import difflib
 import itertools
 import os
 import re
@@ -21,12 +24,14 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_object
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from relight.cli.errors import debugging, fail
-from relight.config import register_configs, suggest, validate_config
+from relight.config import accepted_arguments, register_configs, suggest, validate_config
 from relight.paths import config_dir, use_project_root
 
 #: Hydra's command-line flags that take a value (the next argument, or ``--flag=value``).
@@ -68,15 +73,31 @@ def jobs(overrides: list[str]) -> Iterator[list[str]]:
     sweeper search spaces (``interval(...)``) are left to the sweeper."""
     choices = []
     for parsed in OverridesParser.create().parse_overrides(overrides):
-        if not parsed.is_sweep_override():
-            choices.append([parsed.input_line])
-            continue
-        try:
-            key = parsed.get_key_element()
-            choices.append([f"{key}={value}" for value in parsed.sweep_string_iterator()])
-        except HydraException:  # a range or interval: continuous, the sweeper samples it
-            continue
+        values = _values(parsed)
+        if values is not None:
+            choices.append(values)
     return itertools.islice(map(list, itertools.product(*choices)), MAX_JOBS)
+
+
+def _values(parsed: Override) -> list[str] | None:
+    """An override's jobs (``a=1,2``: ``["a=1", "a=2"]``); ``None`` for a search space the
+    sweeper samples (a range or an interval)."""
+    if not parsed.is_sweep_override():
+        return [parsed.input_line]
+    try:
+        key = parsed.get_key_element()
+        return [f"{key}={value}" for value in parsed.sweep_string_iterator()]
+    except HydraException:  # continuous: the sweeper samples it
+        return None
+
+
+def _sampled_keys(overrides: list[str]) -> set[str]:
+    """The keys of ``overrides`` a sweeper samples per job (``lr=interval(1e-4,1e-3)``)."""
+    return {
+        parsed.get_key_element().lstrip("+~")
+        for parsed in OverridesParser.create().parse_overrides(overrides)
+        if _values(parsed) is None
+    }
 
 
 def compose_app(
@@ -86,6 +107,14 @@ def compose_app(
     command composes it, the schemas included; with ``resolve``, every interpolation is
     resolved as ``--cfg job --resolve`` does (``${hydra:...}`` included; values only a
     running job knows, like its output folder, stay missing)."""
+    return _compose(app, overrides, search_dir, resolve)[0]
+
+
+def _compose(
+    app: str, overrides: list[str], search_dir: str | None, resolve: bool
+) -> tuple[DictConfig, set[str]]:
+    """:func:`compose_app`'s config and (with ``resolve``) the keys its sweeper sets per job
+    (``hydra.sweeper.params``)."""
     register_configs()
     extra = [f"hydra.searchpath=[file://{Path(search_dir).resolve()}]"] if search_dir else []
     GlobalHydra.instance().clear()
@@ -93,11 +122,15 @@ def compose_app(
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose(app, overrides=[*overrides, *extra], return_hydra_config=resolve)
         if not resolve:
-            return cfg
+            return cfg, set()
+        params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
+        swept = {str(key).lstrip("+~") for key in params or {}}
         HydraConfig.instance().set_config(cfg)
-        job = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+        job = copy.deepcopy(cfg)  # keeps the root's schema (TrainConfig), unlike a masked copy
+        with open_dict(job):
+            del job["hydra"]
         OmegaConf.resolve(job)
-        return job
+        return job, swept
     finally:
         GlobalHydra.instance().clear()
         HydraConfig.instance().cfg = None
@@ -105,34 +138,69 @@ def compose_app(
 
 def check_command_line(app: str, argv: list[str]) -> None:
     """Compose every job of ``argv``, resolve and validate it: a Hydra or OmegaConf error,
-    or a :class:`relight.config.ConfigError`, naming what is wrong."""
+    or a :class:`relight.config.ConfigError`, naming what is wrong. Required values are
+    not checked when the config is only printed (``--cfg``)."""
     overrides, search_dir, name = split_command_line(argv)
+    printed = any(arg.partition("=")[0] in ("--cfg", "-c") for arg in argv)
+    sampled = _sampled_keys(overrides)
     for job in jobs(overrides):
         try:
-            cfg = compose_app(name or app, job, search_dir, resolve=True)
+            cfg, swept = _compose(name or app, job, search_dir, resolve=True)
         except HydraException as error:
-            message = re.sub(r"\s*Config search path:.*", "", str(error), flags=re.DOTALL)
-            hint = _close_keys(name or app, job, search_dir, message)
-            if hint:
-                message = re.sub(r"\.\s+To append.*", "", message, flags=re.DOTALL)
-                message = f"{message}: no such key{hint}"
-            raise HydraException(message) from error
-        validate_config(cfg)
+            raise HydraException(_override_error(name or app, job, search_dir, error)) from error
+        validate_config(cfg, required=not printed, filled_later=sampled | swept)
 
 
-def _close_keys(app: str, overrides: list[str], search_dir: str | None, message: str) -> str:
-    """For Hydra's "Could not override 'trainer.max_epoch'": the keys it may have meant
-    (``" (did you mean 'max_epochs'?)"``), or ``""``."""
-    match = re.search(r"Could not override '([\w.]+)'", message)
-    if not match:
-        return ""
-    parent, _, key = match.group(1).rpartition(".")
-    rest = [o for o in overrides if not o.startswith(f"{match.group(1)}=")]
+def _override_error(
+    app: str, overrides: list[str], search_dir: str | None, error: HydraException
+) -> str:
+    """Hydra's error about an override with its cause's first line (``Key 'crop_sise' not
+    in 'AugmentConfig'``, ``Invalid value 'skp', expected one of [error, skip]``) and, for
+    a key its parent does not have, ``no such key`` and the keys it may have meant."""
+    message = re.sub(r"\s*Config search path:.*", "", str(error), flags=re.DOTALL).strip()
+    head, _, rest = message.partition("\n")
+    head = head.rstrip(".")
+    cause = error.__cause__
+    reason = str(cause).strip().splitlines()[0] if cause is not None and str(cause) else ""
+    if reason and reason not in message:
+        head = f"{head}: {reason}"
+    match = re.match(r"Could not override '([^']+)'", message)
+    if match:
+        key = getattr(cause, "full_key", None) or match.group(1)
+        hint = _close_keys(app, overrides, search_dir, match.group(1), key)
+        if hint:
+            return f"{head}: no such key{hint}"
+    return f"{head}.\n{rest.strip()}" if rest.strip() else head
+
+
+def _close_keys(
+    app: str, overrides: list[str], search_dir: str | None, overridden: str, key: str
+) -> str:
+    """For a ``key`` (``trainer.max_epoch``) its parent does not take, composed without the
+    override of ``overridden``: the keys it may have meant (``" (did you mean
+    'max_epochs'?)"``); ``""`` when the parent takes it (``+key=...`` adds it) or is not
+    known."""
+    parent, _, name = key.rpartition(".")
+    rest = [o for o in overrides if o.partition("=")[0].lstrip("+~") != overridden]
     try:
-        node = OmegaConf.select(compose_app(app, rest, search_dir), parent) if parent else None
+        cfg = compose_app(app, rest, search_dir)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
     except (HydraException, OmegaConfBaseException):
         return ""
-    return suggest(key, set(node)) if isinstance(node, DictConfig) else ""
+    if not isinstance(node, DictConfig):
+        return ""
+    schema = OmegaConf.get_type(node)
+    if dataclasses.is_dataclass(schema):
+        known = {f.name for f in dataclasses.fields(schema)}
+    elif isinstance(node.get("_target_"), str):
+        try:
+            known = accepted_arguments(get_object(node._target_)) or set()
+        except Exception:  # noqa: BLE001 - a target that does not import: no hint
+            return ""
+    else:  # a plain mapping takes any key: a hint only for a close one
+        close = difflib.get_close_matches(name, sorted(map(str, node)), n=3)
+        return suggest(name, set(close)) if close else ""
+    return suggest(name, known) if known and name not in known else ""
 
 
 def help_text(app: str, description: str) -> str:

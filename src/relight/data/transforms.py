@@ -8,13 +8,14 @@ import torch.nn.functional as F
 SIZE_MULTIPLE = 16
 
 
-def check_image_size(size: int | None) -> int | None:
-    """Validate a config ``image_size``: ``None`` (native) or a positive multiple of 16."""
+def check_image_size(size: int | None, key: str = "data.image_size") -> int | None:
+    """Validate a config ``image_size``: ``None`` (native) or a positive multiple of 16;
+    ``key``: the config key the message names (relight-eval's own is ``image_size``)."""
     if size is None:
         return None
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % SIZE_MULTIPLE:
         raise ValueError(
-            f"data.image_size must be a positive multiple of {SIZE_MULTIPLE} (S3Net's total "
+            f"{key} must be a positive multiple of {SIZE_MULTIPLE} (S3Net's total "
             f"stride) or null for the native size; got {size!r}"
         )
     return size
