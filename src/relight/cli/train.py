@@ -22,11 +22,25 @@ DESCRIPTION = (
 register_configs()
 
 
-def close_wandb() -> None:
-    """Finish the active W&B run, if any, so multirun jobs never merge into one run."""
+def close_wandb(exit_code: int = 0) -> None:
+    """Finish the active W&B run, if any, so multirun jobs never merge into one run; a
+    nonzero ``exit_code`` marks it failed (W&B shows it crashed, not finished)."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish()
+        wandb.finish(exit_code=exit_code)
+
+
+def failure_exit_code(error: BaseException) -> int:
+    """The exit code a W&B run that ``error`` ended is closed with: never 0 for a failure
+    (``SystemExit`` keeps its nonzero status; Ctrl-C is 130, as the shell reports it)."""
+    if isinstance(error, SystemExit):
+        code = error.code
+        if code is None or code == 0:
+            return 0
+        return code if isinstance(code, int) else 1
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    return 1
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
@@ -36,8 +50,10 @@ def main(cfg: DictConfig) -> float | None:
         log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=False))
     try:
         metrics = run_train(cfg)
-    finally:
-        close_wandb()
+    except BaseException as error:  # a crash, a one-line error (SystemExit), Ctrl-C
+        close_wandb(failure_exit_code(error))
+        raise
+    close_wandb()
     name = cfg.get("optimized_metric")
     if not name:
         return None
