@@ -26,6 +26,18 @@ def test_fast_dev_run(train_cfg):
     assert "train/loss" in metrics and torch.isfinite(torch.tensor(metrics["train/loss"]))
 
 
+def test_fast_dev_run_of_a_study_writes_no_logs_and_no_checkpoints(train_cfg, monkeypatch):
+    """``debug=fdr`` on the ablation study (CSV + offline W&B in its group otherwise): no
+    W&B run lands in the study's group, no CSV, no checkpoint."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = train_cfg("experiment=minividit_ablation", "debug=fdr")
+    assert "train/loss" in train(cfg)
+    run = Path(cfg.paths.output_dir)
+    written = {p.name for p in run.iterdir()}
+    assert not written & {"wandb", "wandb_run_id.txt", "csv", "checkpoints"}, written
+
+
 def test_train_test_evaluate_and_stable_paths(train_cfg, tiny_data, tmp_path, capsys):
     # any pairs folder serves as the shifted validation set here
     cfg = train_cfg("model.panel_every_n_epochs=1", f"data.shifted_pairs_dir={tiny_data['pairs']}")
