@@ -207,3 +207,23 @@ def test_eval_the_test_split_of_the_data_config(trained_checkpoint, tiny_data, t
     test = f"data.test_pairs_dir={tiny_data['pairs']}"
     summary = run_eval(compose_cfg("eval", [*args, test], tmp_path / "b"))
     assert summary["images"] == 3
+
+
+def test_eval_on_a_missing_device_names_its_own_key(trained_checkpoint, tiny_data, tmp_path):
+    """relight-eval takes ``device=cpu`` (a config key), not the other tools' ``--device``."""
+    from unittest import mock
+
+    from relight.devices import DeviceUnavailableError, pick_device
+
+    cfg = pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path, "device=cuda")
+    with (
+        mock.patch("torch.cuda.is_available", return_value=False),
+        pytest.raises(DeviceUnavailableError, match="CUDA is not available") as error,
+    ):
+        run_eval(cfg)
+    assert str(error.value).endswith("; use device=cpu (or device=auto)")
+    with (  # relight-predict and relight-bench: the flag
+        mock.patch("torch.cuda.is_available", return_value=False),
+        pytest.raises(DeviceUnavailableError, match=r"; use --device cpu \(or --device auto\)$"),
+    ):
+        pick_device("cuda")

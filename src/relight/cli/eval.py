@@ -82,7 +82,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
         dataset,
         Path(cfg.paths.output_dir),
         metrics,
-        device=pick_device(cfg.device),
+        device=pick_device(cfg.device, option="device"),
         batch_size=cfg.batch_size,
         identity_baseline=cfg.identity_baseline,
         save_images=cfg.save_images,
