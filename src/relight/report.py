@@ -4,7 +4,11 @@ Reads every job folder under the directory (a job has ``.hydra/config.yaml`` and
 ``eval/metrics.json``, as ``relight-train`` writes them), and writes ``ablation.md``,
 ``ablation.csv`` and ``ablation.png`` (a bar chart per metric): one row per variant with
 PSNR, SSIM, LPIPS and MPS of its best checkpoint on the validation set, plus the
-identity baseline. Works offline from the run folders alone.
+identity baseline. A row is named by its variant, by job number and variant when a variant
+comes twice, and by its folder when that collides too (a folder holding several sweeps).
+A job folder without ``eval/metrics.json`` (a failed or unfinished job, or one run with
+``evaluate=false``) is listed in ``ablation.md`` as such. Works offline from the run
+folders alone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
+from relight.checkpoints.resume import FINISHED
 from relight.evaluation import IDENTITY, format_table
 from relight.files import ensure_writable_dir, write_csv_atomic, write_text_atomic
 from relight.metrics import METRIC_NAMES
@@ -38,48 +43,107 @@ class JobResult:
     convention: str
 
 
+@dataclass
+class UnevaluatedJob:
+    """A job folder of a sweep without ``eval/metrics.json``."""
+
+    number: int
+    folder: Path
+    run_name: str
+    variant: str
+    status: str
+
+
+#: Why a job folder has no ``eval/metrics.json``: it finished without an evaluation, or not.
+NOT_EVALUATED = "finished, not evaluated (evaluate=false?)"
+FAILED = "failed or unfinished: no eval/metrics.json"
+
+
 def _job_number(folder: Path) -> int:
     match = re.match(r"^(\d+)_", folder.name)
     return int(match[1]) if match else 10**9
 
 
+def _job_order(job: JobResult | UnevaluatedJob) -> tuple[str, int, str]:
+    """By sweep (a folder holding several), then by job number."""
+    return str(job.folder.parent), job.number, str(job.folder)
+
+
+def _job_folders(root: Path) -> list[Path]:
+    """Every job folder under ``root`` (one with ``.hydra/config.yaml``)."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"sweep folder not found: {root}")
+    return sorted(config.parents[1] for config in root.glob("**/.hydra/config.yaml"))
+
+
+def _name_and_variant(folder: Path) -> tuple[str, str]:
+    cfg = OmegaConf.load(folder / ".hydra" / "config.yaml")
+    return str(cfg.get("run_name")), str(cfg.get("variant", "full"))
+
+
 def collect(sweep_dir: str | os.PathLike[str]) -> list[JobResult]:
     """Every job under ``sweep_dir`` with a config and evaluation metrics, by job number."""
     root = Path(sweep_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"sweep folder not found: {root}")
     jobs = []
-    for metrics_file in sorted(root.glob("**/eval/metrics.json")):
-        folder = metrics_file.parents[1]
-        config_file = folder / ".hydra" / "config.yaml"
-        if not config_file.is_file():
+    for folder in _job_folders(root):
+        metrics_file = folder / "eval" / "metrics.json"
+        if not metrics_file.is_file():
             continue
-        cfg = OmegaConf.load(config_file)
+        run_name, variant = _name_and_variant(folder)
         summary = json.loads(metrics_file.read_text())
         results = summary["results"]
         jobs.append(
             JobResult(
                 number=_job_number(folder),
                 folder=folder,
-                run_name=str(cfg.get("run_name")),
-                variant=str(cfg.get("variant", "full")),
+                run_name=run_name,
+                variant=variant,
                 metrics=results.get("S3Net", {}),
                 identity=results.get(IDENTITY, {}),
                 convention=summary.get("convention", ""),
             )
         )
     if not jobs:
+        others = len(unevaluated(root))
         raise FileNotFoundError(
             f"{root}: no finished jobs (folders with .hydra/config.yaml and eval/metrics.json)"
+            + (f"; {others} job folder(s) without eval/metrics.json" if others else "")
         )
-    return sorted(jobs, key=lambda j: (j.number, str(j.folder)))
+    return sorted(jobs, key=_job_order)
+
+
+def unevaluated(sweep_dir: str | os.PathLike[str]) -> list[UnevaluatedJob]:
+    """Every job under ``sweep_dir`` without ``eval/metrics.json``, by job number: failed or
+    unfinished, or finished without an evaluation (``FINISHED`` in its folder)."""
+    jobs = [
+        UnevaluatedJob(
+            _job_number(folder),
+            folder,
+            *_name_and_variant(folder),
+            status=NOT_EVALUATED if (folder / FINISHED).exists() else FAILED,
+        )
+        for folder in _job_folders(Path(sweep_dir))
+        if not (folder / "eval" / "metrics.json").is_file()
+    ]
+    return sorted(jobs, key=_job_order)
+
+
+def row_names(jobs: list[JobResult]) -> list[str]:
+    """Each job's row name: its variant; job number and variant when a variant comes
+    twice; its folder (below the jobs' common folder) when those collide too (the same job
+    number in several sweeps)."""
+    for name in (lambda j: j.variant, lambda j: f"{j.number}_{j.variant}"):
+        names = [name(job) for job in jobs]
+        if len(set(names)) == len(names):
+            return names
+    common = Path(os.path.commonpath([job.folder.parent for job in jobs]))
+    return [job.folder.relative_to(common).as_posix() for job in jobs]
 
 
 def table_rows(jobs: list[JobResult]) -> dict[str, dict[str, float]]:
-    """Variant -> metrics, then the identity baseline (from the first job that has it)."""
-    rows = {job.variant: job.metrics for job in jobs}
-    if len(rows) != len(jobs):  # the same variant twice: keep them apart by job number
-        rows = {f"{job.number}_{job.variant}": job.metrics for job in jobs}
+    """Row name (:func:`row_names`) -> metrics, then the identity baseline (from the first
+    job that has it)."""
+    rows = dict(zip(row_names(jobs), (job.metrics for job in jobs), strict=True))
     identity = next((job.identity for job in jobs if job.identity), None)
     if identity:
         rows[IDENTITY] = identity
@@ -144,18 +208,26 @@ def write_report(
 ) -> dict:
     """Write ``ablation.md``, ``ablation.csv`` and ``ablation.png``; returns the rows."""
     jobs = collect(sweep_dir)
+    others = unevaluated(sweep_dir)
     out = ensure_writable_dir(output or sweep_dir)
     rows = table_rows(jobs)
     convention = jobs[0].convention
-    lines = [
-        f"# Ablation: {jobs[0].run_name} ({len(jobs)} jobs)",
-        "",
-        format_table(rows, convention),
-        "",
-    ]
-    lines += ["| job | variant | folder |", "|---|---|---|"]
+    names = ", ".join(dict.fromkeys(j.run_name for j in jobs))
+    count = f"{len(jobs) + len(others)} jobs"
+    if others:
+        count += f": {len(jobs)} evaluated, {len(others)} without eval/metrics.json"
+    lines = [f"# Ablation: {names} ({count})", "", format_table(rows, convention), ""]
+    if others:
+        lines += [
+            f"Not in the table: {len(others)} job(s) without eval/metrics.json (see status below).",
+            "",
+        ]
+    root = Path(sweep_dir)
+    listed = [(j, "evaluated") for j in jobs] + [(j, j.status) for j in others]
+    lines += ["| job | variant | folder | status |", "|---|---|---|---|"]
     lines += [
-        f"| {j.number} | {j.variant} | {j.folder.relative_to(Path(sweep_dir))} |" for j in jobs
+        f"| {j.number} | {j.variant} | {j.folder.relative_to(root)} | {status} |"
+        for j, status in sorted(listed, key=lambda pair: _job_order(pair[0]))
     ]
     write_text_atomic(out / "ablation.md", "\n".join(lines) + "\n")
     write_csv_atomic(

@@ -33,10 +33,11 @@ from relight.checkpoints import (
     resolve_ckpt_path,
     write_run_key,
 )
-from relight.config import check_float32_precision, check_targets
+from relight.config import ConfigError, check_float32_precision, check_targets, suggest
 from relight.devices import pick_device
 from relight.evaluation import evaluate
 from relight.files import ensure_writable_dir, link
+from relight.metrics import METRIC_NAMES
 from relight.models.execution import explain_compile_failure
 from relight.module import BAR_LOSS
 from relight.wandb_runs import ablation_switches, log_evaluation, switch_tags
@@ -188,6 +189,67 @@ def explain_training_compile_failure(model_cfg: DictConfig) -> AbstractContextMa
 def run_metrics(trainer: L.Trainer) -> dict[str, float]:
     """The run's metrics the trainer holds now (the progress bar's copy of the loss left out)."""
     return {k: float(v) for k, v in trainer.callback_metrics.items() if k != BAR_LOSS}
+
+
+#: What the training steps log besides the loss terms (``train/<name>``): the loss, the
+#: speed (``relight.throughput``), skipped steps and, with ``data.on_bad_item=skip``, items.
+TRAIN_NAMES = ("loss", "items_per_s", "items_per_s_warm", "nonfinite_steps")
+BAD_ITEM_NAMES = ("bad_items", "skipped_items")
+LOSS_TERMS = ("charbonnier", "wssim", "perceptual")
+#: The metric folders of the passes after fitting and the config switch each needs.
+AFTER_FIT = {"eval": "evaluate", "eval_shifted": "evaluate", "test": "test"}
+
+
+def metric_names(cfg: DictConfig) -> set[str]:
+    """Every metric name :func:`train` can return (what ``optimized_metric`` may name):
+    ``train/loss`` and each loss term (``extra_terms`` included), ``val/<metric>``,
+    ``val/mps_best``, ``val/ssim_best``, and ``eval/``, ``eval_shifted/``, ``test/`` with
+    each metric. Whether a run logs one also depends on the run (LPIPS weights present, a
+    shifted validation set); this is the set a name must be in."""
+    extra = (cfg.get("loss") or {}).get("extra_terms") or {}
+    train = [*TRAIN_NAMES, *BAD_ITEM_NAMES, *LOSS_TERMS, *map(str, extra)]
+    names = {f"train/{name}" for name in train}
+    names |= {f"val/{name}" for name in (*METRIC_NAMES, "mps_best", "ssim_best")}
+    names |= {f"{folder}/{name}" for folder in AFTER_FIT for name in METRIC_NAMES}
+    return names
+
+
+def check_optimized_metric(cfg: DictConfig) -> None:
+    """A :class:`relight.config.ConfigError` naming ``optimized_metric`` when it is not a
+    metric :func:`train` returns (with the names it may have meant), or one this config
+    turns off (``eval/`` with ``evaluate=false``, ``test/`` with ``test=false``, ``train/``
+    and ``val/`` with ``train=false``): before training, not after it."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return
+    known = metric_names(cfg)
+    if name not in known:
+        raise ConfigError(
+            f"optimized_metric='{name}' names no metric relight-train logs" + suggest(name, known)
+        )
+    folder = name.split("/", 1)[0]
+    switch = AFTER_FIT.get(folder, "train")
+    if not cfg.get(switch, True):
+        raise ConfigError(
+            f"optimized_metric={name}: {switch}=false, so the run logs no {folder}/ metrics"
+        )
+
+
+def optimized_value(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value of ``optimized_metric`` in the metrics :func:`train` returned (``None``
+    without one); a :class:`relight.config.ConfigError` when the run did not log it."""
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if name not in metrics:
+        folder = name.split("/", 1)[0]
+        logged = ", ".join(sorted(k for k in metrics if k.startswith(f"{folder}/"))) or "none"
+        raise ConfigError(
+            f"optimized_metric={name} was not logged by this run (its {folder}/ metrics: "
+            f"{logged}; LPIPS and MPS need the LPIPS weights, eval_shifted/ a shifted "
+            "validation set)"
+        )
+    return metrics[name]
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

@@ -41,6 +41,20 @@ def test_every_group_option_composes(group, tmp_path):
         check_targets(cfg)
 
 
+@pytest.mark.parametrize(
+    "experiment", [[], ["experiment=minividit_ablation"], ["hparams_search=minividit_optuna"]]
+)
+def test_debug_fdr_has_no_logger_and_no_checkpoints(experiment, tmp_path):
+    """``debug=fdr`` empties the logger and callbacks groups, also over an experiment's or
+    a search's choice (CSV + W&B in a study's group); a logger named on the command line
+    still wins."""
+    cfg = compose_cfg("train", ["data.root=/x", *experiment, "debug=fdr"], tmp_path)
+    assert cfg.logger == {} and cfg.callbacks == {}
+    assert cfg.trainer.fast_dev_run is True
+    chosen = compose_cfg("train", ["data.root=/x", "debug=fdr", "logger=csv"], tmp_path)
+    assert list(chosen.logger) == ["csv"]
+
+
 def test_paper_experiment_matches_the_paper(tmp_path):
     cfg = compose_cfg("train", ["experiment=s3net_paper", "data.root=/x"], tmp_path)
     assert cfg.data.image_size is None and cfg.data.batch_size == 3

@@ -186,3 +186,44 @@ def test_eval_the_shifted_split_of_the_data_config(trained_checkpoint, tiny_mini
     assert sum(g["images"] for g in summary["by_lighting_change"].values()) == 8
     with pytest.raises(ValueError, match="split must be one of val, test, shifted, got 'train'"):
         run_eval(compose_cfg("eval", [*args, "split=train"], tmp_path / "c"))
+
+
+def test_eval_the_test_split_of_the_data_config(trained_checkpoint, tiny_data, tmp_path):
+    """``split=test`` without ``data.test_pairs_dir`` is an error naming the key, not an
+    evaluation of the validation set; with one, its pairs are evaluated."""
+    args = [
+        f"ckpt_path={trained_checkpoint}",
+        "metrics.lpips_weights=none",
+        "data=vidit",
+        f"data.root={tiny_data['train']}",
+        f"data.pairs_dir={tiny_data['pairs']}",
+        "data.val_ratio=0",
+        "data.image_size=64",
+        "split=test",
+    ]
+    with pytest.raises(ValueError, match=r"^split=test: the data config has no test set \(data"):
+        run_eval(compose_cfg("eval", args, tmp_path / "a"))
+    assert not (tmp_path / "a" / "run" / "metrics.json").exists()
+    test = f"data.test_pairs_dir={tiny_data['pairs']}"
+    summary = run_eval(compose_cfg("eval", [*args, test], tmp_path / "b"))
+    assert summary["images"] == 3
+
+
+def test_eval_on_a_missing_device_names_its_own_key(trained_checkpoint, tiny_data, tmp_path):
+    """relight-eval takes ``device=cpu`` (a config key), not the other tools' ``--device``."""
+    from unittest import mock
+
+    from relight.devices import DeviceUnavailableError, pick_device
+
+    cfg = pairs_eval_cfg(trained_checkpoint, tiny_data, tmp_path, "device=cuda")
+    with (
+        mock.patch("torch.cuda.is_available", return_value=False),
+        pytest.raises(DeviceUnavailableError, match="CUDA is not available") as error,
+    ):
+        run_eval(cfg)
+    assert str(error.value).endswith("; use device=cpu (or device=auto)")
+    with (  # relight-predict and relight-bench: the flag
+        mock.patch("torch.cuda.is_available", return_value=False),
+        pytest.raises(DeviceUnavailableError, match=r"; use --device cpu \(or --device auto\)$"),
+    ):
+        pick_device("cuda")

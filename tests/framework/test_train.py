@@ -10,8 +10,9 @@ from relight.checkpoints import CheckpointError, net_from_checkpoint, read_check
 from relight.train import train
 
 from ..data.vidit_factory import write_vidit
-from .conftest import LIGHTS
+from .conftest import LIGHTS, TINY, compose_cfg
 from .recorder import read_records
+from .test_sweeps import data_args, run_cli
 from .wandb_records import history, logged_table
 
 
@@ -24,6 +25,18 @@ def test_fast_dev_run(train_cfg):
     cfg = train_cfg("debug=fdr")
     metrics = train(cfg)
     assert "train/loss" in metrics and torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+def test_fast_dev_run_of_a_study_writes_no_logs_and_no_checkpoints(train_cfg, monkeypatch):
+    """``debug=fdr`` on the ablation study (CSV + offline W&B in its group otherwise): no
+    W&B run lands in the study's group, no CSV, no checkpoint."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = train_cfg("experiment=minividit_ablation", "debug=fdr")
+    assert "train/loss" in train(cfg)
+    run = Path(cfg.paths.output_dir)
+    written = {p.name for p in run.iterdir()}
+    assert not written & {"wandb", "wandb_run_id.txt", "csv", "checkpoints"}, written
 
 
 def test_train_test_evaluate_and_stable_paths(train_cfg, tiny_data, tmp_path, capsys):
@@ -402,3 +415,69 @@ def test_a_compile_failure_names_the_switches_that_train_without_it(train_cfg, n
     )
     assert "No working C++ compiler" in message and expected(info.value)
     assert "Run without it: model.compile=false model.compile_loss=false" in message
+
+
+# --- optimized_metric ---------------------------------------------------------------------
+
+
+def test_optimized_metric_must_be_a_metric_relight_logs(tmp_path):
+    """The names :func:`relight.train.train` returns (``extra_terms`` included); a name
+    that is none of them, or one the config turns off, is a config error naming the key."""
+    from omegaconf import OmegaConf
+
+    from relight.config import ConfigError
+    from relight.train import check_optimized_metric, metric_names
+
+    def cfg(*overrides: str):
+        return compose_cfg("train", ["data.root=/x", *overrides], tmp_path)
+
+    for name in ("val/ssim_best", "val/mps_best", "eval_shifted/psnr", "test/mps", "train/loss"):
+        check_optimized_metric(cfg(f"optimized_metric={name}"))
+    check_optimized_metric(cfg())  # none: nothing to check
+    with pytest.raises(
+        ConfigError,
+        match=r"^optimized_metric='val/ssim_bets' names no metric relight-train logs "
+        r"\(did you mean 'val/ssim_best'",
+    ):
+        check_optimized_metric(cfg("optimized_metric=val/ssim_bets"))
+    with pytest.raises(ConfigError, match="evaluate=false, so the run logs no eval/ metrics"):
+        check_optimized_metric(cfg("optimized_metric=eval/ssim", "evaluate=false"))
+    with pytest.raises(ConfigError, match="test=false, so the run logs no test/ metrics"):
+        check_optimized_metric(cfg("optimized_metric=test/ssim", "test=false"))
+    own = OmegaConf.create({"loss": {"extra_terms": {"edge": {"weight": 0.5}}}})
+    assert "train/edge" in metric_names(own) and "train/edge" not in metric_names(cfg())
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [[], ["-m", "experiment=minividit_cpu", "hparams_search=minividit_optuna"]],
+    ids=["single", "optuna"],
+)
+def test_a_misspelt_optimized_metric_is_one_line_before_anything_trains(sweep, tiny_data, tmp_path):
+    """Checked when the command starts, not after the run (or an Optuna study's first
+    trial) trained; the sweep's own choice of ``optimized_metric`` is checked too."""
+    args = [*sweep, *data_args(tiny_data), *TINY, "evaluate=false", "test=false"]
+    result = run_cli([*args, "optimized_metric=val/ssim_bets"], tmp_path, succeed=False)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert lines[-1] == (
+        "relight-train: error: optimized_metric='val/ssim_bets' names no metric relight-train "
+        "logs (did you mean 'val/ssim_best' or 'val/ssim' or 'eval/ssim'?)"
+    )
+    assert not (tmp_path / "logs").exists()  # no run folder: nothing trained
+
+
+def test_an_optimized_metric_the_run_did_not_log_is_one_line(train_cfg, capsys):
+    """A valid name this run did not log (``train/skipped_items``: only with
+    ``data.on_bad_item=skip`` and a bad item) ends in one line after the run, not in a
+    KeyError's traceback."""
+    from relight.cli.train import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(train_cfg("optimized_metric=train/skipped_items", "evaluate=false", "test=false"))
+    assert ended.value.code == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(
+        "relight-train: error: optimized_metric=train/skipped_items was not logged by this "
+        "run (its train/ metrics: train/charbonnier, "
+    ), last

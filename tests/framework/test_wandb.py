@@ -26,7 +26,7 @@ from relight.wandb_sync import offline_runs, sync_command
 
 from .conftest import TINY, compose_cfg
 from .test_sweeps import data_args, newest_multirun, run_cli
-from .wandb_records import datastore, history, logged_table, run_settings
+from .wandb_records import datastore, history, logged_table, records, run_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A host name that never resolves (RFC 2606).
@@ -289,3 +289,58 @@ def test_makefile_leaves_wandb_to_the_user_and_turns_it_off_for_the_tests(tmp_pa
     assert make("wandb-sync", "SWEEP=logs/train/multiruns/x", "ARGS=--dry-run") == [
         "relight-wandb [unset] sync logs/train/multiruns/x --dry-run"
     ]
+
+
+# --- how a run is closed ------------------------------------------------------------------
+
+
+def exit_codes(run_file: Path, wait: float = 30.0) -> list[int]:
+    """The exit codes the run's ``exit`` records hold (one, once it is closed), waiting for
+    W&B's service to write the record (it may land just after ``wandb.finish`` returns)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            codes = [r.exit_code for kind, r in records(run_file) if kind == "exit"]
+        except Exception:  # noqa: BLE001 - a record half written: read again
+            codes = []
+        if codes or time.monotonic() > deadline:
+            return codes
+        time.sleep(0.2)
+
+
+def test_a_crashed_run_is_closed_in_wandb_as_failed(train_cfg, monkeypatch):
+    """Training that raises closes its W&B run with a nonzero exit code (the dashboard shows
+    it crashed, not beside the good runs as finished), and the error still ends the job."""
+    from relight.cli.train import main
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = train_cfg("logger=wandb", "trainer.max_epochs=abc", "evaluate=false", "test=false")
+    with pytest.raises(AssertionError):  # Lightning's check of max_epochs, in fit
+        main(cfg)
+    (run_file,) = Path(cfg.paths.output_dir).glob("wandb/offline-run-*/run-*.wandb")
+    assert exit_codes(run_file) == [1]
+
+
+@pytest.mark.parametrize(
+    ("error", "code"), [(KeyboardInterrupt(), 130), (SystemExit(1), 1), (SystemExit(2), 2)]
+)
+def test_an_interrupted_or_failed_run_is_closed_with_a_nonzero_exit_code(
+    error, code, train_cfg, monkeypatch
+):
+    """Ctrl-C, and a one-line error (``SystemExit``), close the W&B run as failed too."""
+    import wandb
+
+    from relight.cli import train as cli_train
+
+    closed = []
+    monkeypatch.setattr(wandb, "run", object(), raising=False)
+    monkeypatch.setattr(wandb, "finish", lambda exit_code=None: closed.append(exit_code))
+
+    def fail(cfg):
+        raise error
+
+    monkeypatch.setattr(cli_train, "run_train", fail)
+    with pytest.raises(type(error)):
+        cli_train.main(train_cfg())
+    assert closed == [code]

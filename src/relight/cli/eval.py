@@ -40,8 +40,10 @@ register_configs()
 
 
 def eval_dataset(cfg: DictConfig) -> Dataset:
-    """The pairs folder when given, else the data config's ``split``: val, test or shifted
-    (the shifted validation set, ``data.shifted_pairs_dir``)."""
+    """The pairs folder when given, else the data config's ``split``: val, test (the test
+    set, ``data.test_pairs_dir``) or shifted (the shifted validation set,
+    ``data.shifted_pairs_dir``); a ``ValueError`` naming the key when the data config has
+    no such set."""
     if cfg.image_size is not None:
         size = check_image_size(cfg.image_size, "image_size")
     else:
@@ -53,6 +55,13 @@ def eval_dataset(cfg: DictConfig) -> Dataset:
     if cfg.split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got '{cfg.split}'")
     datamodule = instantiate(cfg.data, image_size=size)
+    # a training run tests on the validation set when there is no test set; asked for the
+    # test set by name, relight-eval does not swap one for the other
+    if cfg.split == "test" and not getattr(datamodule, "has_separate_test_set", True):
+        raise ValueError(
+            "split=test: the data config has no test set (data.test_pairs_dir); give "
+            "data.test_pairs_dir=DIR, or split=val for the validation set"
+        )
     datamodule.prepare_data()
     datamodule.setup("test" if cfg.split == "test" else "validate")
     dataset = getattr(datamodule, SPLITS[cfg.split])
@@ -76,7 +85,7 @@ def run_eval(cfg: DictConfig) -> dict[str, Any]:
         dataset,
         Path(cfg.paths.output_dir),
         metrics,
-        device=pick_device(cfg.device),
+        device=pick_device(cfg.device, option="device"),
         batch_size=cfg.batch_size,
         identity_baseline=cfg.identity_baseline,
         save_images=cfg.save_images,
