@@ -215,14 +215,19 @@ def metric_names(cfg: DictConfig) -> set[str]:
 
 
 def check_optimized_metric(cfg: DictConfig) -> None:
-    """A :class:`relight.config.ConfigError` naming ``optimized_metric`` when it is not a
-    metric :func:`train` returns (with the names it may have meant), or one this config
-    turns off (``eval/`` with ``evaluate=false``, ``test/`` with ``test=false``, ``train/``
-    and ``val/`` with ``train=false``): before training, not after it."""
+    """A :class:`relight.config.ConfigError` naming ``optimized_metric`` when it is in one
+    of relight's metric folders (``train/``, ``val/``, ``eval/``, ``eval_shifted/``,
+    ``test/``) but not a metric :func:`train` returns there (with the names it may have
+    meant), or one this config turns off (``eval/`` with ``evaluate=false``, ``test/`` with
+    ``test=false``, ``train/`` and ``val/`` with ``train=false``): before training, not
+    after it. A name outside those folders (a metric your own callback logs, Lightning's
+    ``lr-AdamW``) is looked up after the run (:func:`optimized_value`)."""
     name = cfg.get("optimized_metric")
     if not name:
         return
     known = metric_names(cfg)
+    if name.split("/", 1)[0] not in {k.split("/", 1)[0] for k in known}:
+        return
     if name not in known:
         raise ConfigError(
             f"optimized_metric='{name}' names no metric relight-train logs" + suggest(name, known)

@@ -434,6 +434,8 @@ def test_optimized_metric_must_be_a_metric_relight_logs(tmp_path):
     for name in ("val/ssim_best", "val/mps_best", "eval_shifted/psnr", "test/mps", "train/loss"):
         check_optimized_metric(cfg(f"optimized_metric={name}"))
     check_optimized_metric(cfg())  # none: nothing to check
+    for own_callbacks in ("lr-AdamW", "mine/edge_score"):  # looked up after the run
+        check_optimized_metric(cfg(f"optimized_metric={own_callbacks}"))
     with pytest.raises(
         ConfigError,
         match=r"^optimized_metric='val/ssim_bets' names no metric relight-train logs "
