@@ -55,7 +55,7 @@ wandb-sync: install  ## upload the offline W&B runs of a sweep (SWEEP=logs/train
 test: test-suite test-package  ## what CI runs: the whole suite, then the built wheel at the lowest dependency versions
 
 test-suite: install  ## the whole test suite in .venv (locked versions, editable install)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 wheel: install  ## build dist/relight-<version>-py3-none-any.whl (configs included)
 	rm -rf dist build
@@ -69,7 +69,7 @@ $(LOWEST)/bin/python: constraints/lowest.txt
 test-package: wheel $(LOWEST)/bin/python  ## the wheel installed non-editable at the lowest allowed versions (constraints/lowest.txt): install checks + fast tests
 	$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt "$$(ls dist/relight-*.whl)[dev]"
 	$(LOWEST)/bin/pip install --quiet --force-reinstall --no-deps dist/relight-*.whl
-	RELIGHT_WHEEL="$$(ls $(CURDIR)/dist/relight-*.whl)" $(LOWEST)/bin/pytest -q -m "not slow" -p no:cacheprovider
+	RELIGHT_WHEEL="$$(ls $(CURDIR)/dist/relight-*.whl)" $(LOWEST)/bin/pytest -q -m "not slow" -p no:cacheprovider --durations=20
 
 # the lowest torch setup.cfg allows, that of the GPU machine: a CUDA build from PyPI (~6 GB in
 # the environment; it runs on the CPU too). Not in CI: the download and the suite take ~10 min.
