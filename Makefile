@@ -42,9 +42,9 @@ export-onnx: install  ## ONNX export of the latest best checkpoint, checked in o
 	$(BIN)/relight-export --checkpoint $${CKPT:-logs/train/latest/checkpoints/best.ckpt} --output $${OUT:-logs/export/s3net.onnx} --verify $(ARGS)
 
 ABLATIONS ?= full,no_attention,no_enhancement,ssim,no_depth
-sweep-ablation: install  ## the ablation grid on mini-VIDIT (one multirun job per variant), then the table
-	$(BIN)/relight-train -m experiment=minividit_ablation ablation=$(ABLATIONS) $(ARGS)
-	$(MAKE) --no-print-directory report
+sweep-ablation: install  ## the ablation grid on mini-VIDIT (one multirun job per variant), then the table (also when a job failed: it lists it; the sweep's status is kept)
+	$(BIN)/relight-train -m experiment=minividit_ablation ablation=$(ABLATIONS) $(ARGS); \
+	trained=$$?; $(MAKE) --no-print-directory report && exit $$trained
 
 report: install  ## table + chart of the latest sweep (logs/train/multiruns/latest, or SWEEP=logs/train/multiruns/<time>)
 	$(BIN)/relight-report $${SWEEP:-logs/train/multiruns/latest}

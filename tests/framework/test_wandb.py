@@ -266,9 +266,12 @@ def test_makefile_leaves_wandb_to_the_user_and_turns_it_off_for_the_tests(tmp_pa
     ``WANDB_MODE`` they were given and their arguments."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("relight-convert", "relight-train", "relight-wandb", "pytest"):
+    for name in ("relight-convert", "relight-train", "relight-wandb", "relight-report", "pytest"):
         script = bin_dir / name
-        script.write_text('#!/bin/sh\necho "$(basename "$0") [${WANDB_MODE-unset}] $*"\n')
+        script.write_text(
+            '#!/bin/sh\necho "$(basename "$0") [${WANDB_MODE-unset}] $*"\n'
+            '[ "$(basename "$0")" = "${STAND_IN_FAILS-}" ] && exit 1; exit 0\n'
+        )
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
 
     def make(*args: str, **env: str) -> list[str]:
@@ -289,6 +292,13 @@ def test_makefile_leaves_wandb_to_the_user_and_turns_it_off_for_the_tests(tmp_pa
     assert make("wandb-sync", "SWEEP=logs/train/multiruns/x", "ARGS=--dry-run") == [
         "relight-wandb [unset] sync logs/train/multiruns/x --dry-run"
     ]
+    sweep = "relight-train [unset] -m experiment=minividit_ablation ablation=full,no_depth"
+    report = "relight-report [unset] logs/train/multiruns/latest"
+    assert make("sweep-ablation", "ABLATIONS=full,no_depth") == [sweep, report]
+    # a failed job fails the sweep: the table still lists the jobs, and make fails
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        make("sweep-ablation", "ABLATIONS=full,no_depth", STAND_IN_FAILS="relight-train")
+    assert failed.value.stdout.splitlines() == [sweep, report]
 
 
 # --- how a run is closed ------------------------------------------------------------------
